@@ -1,0 +1,1 @@
+"""Alembic migrations of the lineage store, shipped inside the package."""

@@ -1,0 +1,118 @@
+"""Shared fixtures: a fresh lineage store on SQLite, PostgreSQL and MariaDB.
+
+Server tests skip with a reason when the server is unreachable, except under
+``CI=true``, where a missing server fails the test instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+SERVERS = {
+    "postgresql": os.environ.get(
+        "LINEAGE_MAGIC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get(
+        "LINEAGE_MAGIC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
+}
+BACKENDS = ["sqlite", "postgresql", "mariadb"]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(backend: str) -> str | None:
+    engine = create_engine(SERVERS[backend], connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return None
+    except (OperationalError, ImportError) as err:
+        return f"{backend} server not reachable: {str(err).splitlines()[0][:120]}"
+    finally:
+        engine.dispose()
+
+
+_availability: dict[str, str | None] = {}
+
+
+def require_server(backend: str) -> None:
+    """Skip (or fail under CI) when the server for ``backend`` is down."""
+    if backend not in _availability:
+        _availability[backend] = _unavailable(backend)
+    reason = _availability[backend]
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+
+
+def _fresh_server_database(backend: str) -> Iterator[str]:
+    require_server(backend)
+    name = f"lm_test_{secrets.token_hex(4)}"
+    admin = create_engine(SERVERS[backend], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        from lineage_magic import context
+
+        for key, store in list(context._context.stores.items()):
+            if name in key:
+                context.forget_store(store)
+        with admin.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """A URL of an empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'lineage.db'}"
+        _forget_stores(str(tmp_path))
+    else:
+        yield from _fresh_server_database(request.param)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """A URL of an empty SQLite database in a temporary directory."""
+    yield f"sqlite:///{tmp_path / 'lineage.db'}"
+    _forget_stores(str(tmp_path))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch) -> None:  # noqa: ANN001
+    """Never touch the real ~/.lineage_magic, nor a URL from the environment."""
+    monkeypatch.setenv("LINEAGE_MAGIC_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("LINEAGE_MAGIC_DB_URL", raising=False)
+
+
+@pytest.fixture
+def connected(db_url: str) -> Iterator[str]:
+    """Connect the Python API to a fresh store on each backend."""
+    import lineage_magic as lm
+    from lineage_magic import context
+
+    lm.connect(db_url)
+    yield db_url
+    context._context.store = None
+
+
+def _forget_stores(fragment: str) -> None:
+    from lineage_magic import context
+
+    for key, store in list(context._context.stores.items()):
+        if fragment in key:
+            context.forget_store(store)
+    context._context.store = None
