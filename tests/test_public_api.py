@@ -1,0 +1,20 @@
+"""The public surface: a change to it must be deliberate."""
+
+from __future__ import annotations
+
+import lineage_magic
+
+EXPECTED = {
+    "__version__", "connect", "add", "delete", "select", "Session", "Query", "LineageDB",
+    "User", "Transform", "Run", "Cell", "SourceCode", "Node", "ImportNode", "DefinitionNode",
+    "LookupNode", "MutationNode", "CallNode", "GlobalNode", "Edge", "NodeValue", "Blob",
+    "Artifact", "Library", "LineageError", "InvalidURLError", "StoreUnavailableError",
+    "MigrationError", "InvalidQueryError", "RecordNotFoundError", "NoActiveRunError",
+    "ValueStoreError", "ValueTooLargeError", "UnserializableValueError", "PickleRefusedError",
+}
+
+
+def test_public_names_do_not_drift() -> None:
+    assert set(lineage_magic.__all__) == EXPECTED
+    for name in lineage_magic.__all__:
+        assert getattr(lineage_magic, name) is not None
