@@ -942,11 +942,15 @@ class _CellWalker:
 
     def _s_assign(self, node: ast.Assign, local: _Local) -> None:
         value = node.value
-        self.expr(value, local)
+        named_lambda = type(value) is ast.Lambda and len(node.targets) == 1 and type(node.targets[0]) is ast.Name
+        if named_lambda:
+            self.signature(value, local)  # its body runs when called, like a def's
+        else:
+            self.expr(value, local)
         roots = _alias_roots(value)
         for target in node.targets:
             self.target(target, roots, local)
-        if type(value) is ast.Lambda and len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
+        if named_lambda:
             facts = self.scanner.facts(value)
             if isinstance(local, _ClassScope):
                 local.methods[node.targets[0].id] = facts
