@@ -1,0 +1,19 @@
+"""Stored values: serialization, content-addressed blobs and named artifacts.
+
+``save_value``/``load_value`` are the store-level operations behind
+``%lineage save`` and ``%lineage load``; ``encode``/``decode`` choose the
+safest format that brings a value back exactly, and refuse to load a pickle
+without an explicit opt-in.
+"""
+
+from __future__ import annotations
+
+from .codec import FORMATS, SAFE_FORMATS, Encoded, decode, encode
+
+__all__ = [
+    "Encoded",
+    "FORMATS",
+    "SAFE_FORMATS",
+    "encode",
+    "decode",
+]
