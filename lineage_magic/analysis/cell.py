@@ -950,6 +950,9 @@ class _CellWalker:
         roots = _alias_roots(value)
         for target in node.targets:
             self.target(target, roots, local)
+            if len(node.targets) > 1:
+                # a = b = [] : later targets name the same object as earlier ones.
+                roots = roots + _alias_roots(target)
         if named_lambda:
             facts = self.scanner.facts(value)
             if isinstance(local, _ClassScope):
