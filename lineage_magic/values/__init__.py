@@ -8,6 +8,7 @@ without an explicit opt-in.
 
 from __future__ import annotations
 
+from .blobs import get_blob_bytes, put_blob
 from .codec import FORMATS, SAFE_FORMATS, Encoded, decode, encode
 
 __all__ = [
@@ -16,4 +17,6 @@ __all__ = [
     "SAFE_FORMATS",
     "encode",
     "decode",
+    "put_blob",
+    "get_blob_bytes",
 ]
