@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Hashable, Mapping, Sequence
 from types import MappingProxyType
 
@@ -12,6 +13,7 @@ from lineage_magic.analysis.deps import DependencyTracker, failing_statement
 __all__ = ["NameNotDefinedError", "slice_code"]
 
 _NO_FAILURES: Mapping[Hashable, int] = MappingProxyType({})
+_BUILTINS = frozenset(dir(builtins))
 
 
 class NameNotDefinedError(KeyError):
@@ -87,6 +89,14 @@ def slice_code(
         count = len(analyses[cell].stmt_lines)
         return [(cell, s) for s in range(count if last is None else last + 1)]
 
+    def opaque_before(cell: int, stmt: int) -> list[tuple[int, int]]:
+        """Statements of opaque cells that ran before ``(cell, stmt)``: they may bind anything."""
+        out: list[tuple[int, int]] = []
+        for index in range(cell + 1):
+            if analyses[index].opaque:
+                out.extend(s for s in statements_of((index, -1)) if index < cell or s[1] < stmt)
+        return out
+
     needed: set[tuple[int, int]] = set()
     work = statements_of(start)  # type: ignore[arg-type]
     while work:
@@ -94,9 +104,15 @@ def slice_code(
         if stmt in needed:
             continue
         needed.add(stmt)
+        nodes = analyses[stmt[0]].nodes
         for node_index in nodes_of.get(stmt, ()):
-            for source in incoming.get((stmt[0], node_index), ()):
+            sources = incoming.get((stmt[0], node_index), ())
+            for source in sources:
                 work.extend(statements_of(source))
+            node = nodes[node_index]
+            if not sources and node.kind == "lookup" and node.name not in _BUILTINS and ":" not in node.name:
+                # Read of a name no analysed statement wrote: an opaque cell may have bound it.
+                work.extend(opaque_before(*stmt))
 
     chunks: list[str] = []
     for index, (_key, source) in enumerate(cells):
