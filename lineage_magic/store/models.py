@@ -243,6 +243,8 @@ class Cell(Base):
     run_id: Mapped[str20] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     seq: Mapped[int]
     execution_count: Mapped[int | None]
+    # 0 for a cell the user ran; 1+ for cells run from inside it (%rerun ...).
+    depth: Mapped[int] = mapped_column(default=0)
     notebook_cell_id: Mapped[str64 | None]
     source_code_id: Mapped[str64] = mapped_column(ForeignKey("source_code.id"))
     started_at: Mapped[datetime]

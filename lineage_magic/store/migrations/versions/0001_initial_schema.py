@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:14:40.689667
+Create Date: 2026-11-23 14:20:30.839296
 """
 
 from alembic import op
@@ -93,6 +93,7 @@ def upgrade() -> None:
     sa.Column('run_id', sa.String(length=20), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('execution_count', sa.Integer(), nullable=True),
+    sa.Column('depth', sa.Integer(), nullable=False),
     sa.Column('notebook_cell_id', sa.String(length=64), nullable=True),
     sa.Column('source_code_id', sa.String(length=64), nullable=False),
     sa.Column('started_at', lineage_magic.store.types.UTCDateTime(), nullable=False),
