@@ -21,6 +21,7 @@ from .exceptions import (
     ValueStoreError,
     ValueTooLargeError,
 )
+from .lineage import current_run, downstream, upstream
 from .lineagedb import LineageDB
 from .session import Query, Session, add, delete, select
 from .store.models import (
@@ -53,6 +54,12 @@ __all__ = [
     "Session",
     "Query",
     "LineageDB",
+    # recording
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    "current_run",
+    "upstream",
+    "downstream",
     # records
     "User",
     "Transform",
@@ -84,3 +91,17 @@ __all__ = [
     "UnserializableValueError",
     "PickleRefusedError",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext lineage_magic``: record every cell of this shell."""
+    from .recorder import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext lineage_magic``: finish the run and remove every hook and magic."""
+    from .recorder import unload
+
+    unload(ipython)

@@ -11,6 +11,7 @@ EXPECTED = {
     "Artifact", "Library", "LineageError", "InvalidURLError", "StoreUnavailableError",
     "MigrationError", "InvalidQueryError", "RecordNotFoundError", "NoActiveRunError",
     "ValueStoreError", "ValueTooLargeError", "UnserializableValueError", "PickleRefusedError",
+    "load_ipython_extension", "unload_ipython_extension", "current_run", "upstream", "downstream",
 }
 
 

@@ -1,0 +1,5 @@
+"""``%lineage`` and ``%%lineage``: thin magics over the Python API."""
+
+from .core import LineageMagics
+
+__all__ = ["LineageMagics"]

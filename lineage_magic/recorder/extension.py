@@ -1,0 +1,39 @@
+"""``%load_ext lineage_magic``: attach a recorder and the magics to a shell."""
+
+from __future__ import annotations
+
+import atexit
+from typing import Any
+
+from .recorder import LineageMagic, find_recorder
+
+
+def load(shell: Any) -> LineageMagic:
+    """Attach a recorder to ``shell`` (again: harmless) and register the magics."""
+    recorder = find_recorder(shell)
+    if recorder is not None and recorder.writer is not None:
+        return recorder
+    if recorder is None:
+        recorder = LineageMagic(shell)
+        shell.configurables.append(recorder)
+    from ..magics import LineageMagics
+
+    shell.register_magics(LineageMagics(shell, recorder=recorder))
+    recorder.start()
+    atexit.register(recorder.finish_at_exit)
+    return recorder
+
+
+def unload(shell: Any) -> None:
+    """Finish the run, remove every hook and magic, dispose nothing shared."""
+    recorder = find_recorder(shell)
+    if recorder is None:
+        return
+    atexit.unregister(recorder.finish_at_exit)
+    recorder.finish()
+    shell.configurables.remove(recorder)
+    magics = shell.magics_manager.magics
+    for kind in ("line", "cell"):
+        magics[kind].pop("lineage", None)
+    shell.magics_manager.registry.pop("LineageMagics", None)
+

@@ -1,0 +1,474 @@
+"""The per-shell recorder: configuration, the run, and the cell hooks.
+
+It never rewrites, traces or re-executes the user's code. ``pre_run_cell``
+notes the start; ``post_run_cell`` analyses the source (cached), takes cheap
+facts from the namespace, and hands plain rows to the background writer.
+Any failure inside the hooks is contained: logged, counted, reported once,
+and after repeated failures the recorder switches itself off.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from traitlets import Bool, Int, Unicode, observe
+from traitlets.config import Configurable
+
+from .. import context
+from ..analysis import CellAnalysis, DependencyTracker, NodeInfo, analyze_cell
+from ..exceptions import LineageError
+from ..store import writes
+from ..store.engine import Store
+from ..store.models import new_id
+from ..store.urls import mask, parse_url, resolve_url
+from . import capture
+from .libraries import LibraryVersions
+from .notebook import notebook_path, notebook_title, transform_name
+from .writer import BackgroundWriter
+
+log = logging.getLogger(__name__)
+
+MAX_NODES_PER_CELL = 5000
+MAX_ANALYZED_SOURCE = 1_000_000
+MAX_HOOK_FAILURES = 3
+_OPAQUE_MARKERS = ("%", "!", "import *", "exec(", "eval(", "globals()", "vars(", "__dict__")
+
+
+@dataclass(slots=True)
+class _Frame:
+    """What pre_run_cell saw, kept until the matching post_run_cell."""
+
+    key: str
+    raw: str
+    cell_id: str | None
+    started_at: datetime
+    t0: float
+    snapshot: dict[str, int] | None
+
+
+class LineageMagic(Configurable):
+    """Records every cell of one IPython shell into a lineage store."""
+
+    db_url = Unicode(
+        "", config=True,
+        help="Database URL of the lineage store (default: $LINEAGE_MAGIC_DB_URL, "
+             "else ~/.lineage_magic/lineage.db). An explicit %lineage connect wins.",
+    )
+    enabled = Bool(True, config=True, help="Record cells as soon as the extension loads.")
+    quiet = Bool(False, config=True, help="Do not print the one-line notice at load.")
+    max_queue = Int(100_000, config=True, help="Records held in memory while the store is unreachable.")
+    max_value_bytes = Int(100 * 2**20, config=True, help="Largest artifact value to store, in bytes.")
+    inline_value_bytes = Int(256 * 2**10, config=True, help="Values up to this size are kept inside the database; larger ones in blob_dir.")
+    blob_dir = Unicode("", config=True, help="Directory for large artifact values (default: beside the SQLite file, or ~/.lineage_magic/blobs).")
+    allow_pickle = Bool(False, config=True, help="Allow loading pickled artifact values (pickle can run code).")
+    notebook_path = Unicode("", config=True, help="Path of the notebook being run, when the front end does not say.")
+    run_name = Unicode("", config=True, help="A name for the recorded run.")
+    replay_of = Unicode("", config=True, help="Id of the run this kernel replays (set by lineage replay).")
+
+    def __init__(self, shell: Any, **kwargs: Any) -> None:
+        super().__init__(parent=shell, config=shell.config, **kwargs)
+        self.shell = shell
+        self.run_id: str | None = None
+        self.store_url: str | None = None
+        self.writer: BackgroundWriter | None = None
+        self.tracker = DependencyTracker()
+        self.libraries = LibraryVersions()
+        self.paused = not self.enabled
+        self.hook_failures = 0
+        self.disabled_reason: str | None = None
+        self._stack: list[_Frame | None] = []
+        self._seq = 0
+        self._written_sources: set[str] = set()
+        self._recorded_libraries: set[str] = set()
+        self._runtime_nodes: dict[tuple[str, str], str] = {}
+        self._warned: str | None = None
+        self._hooks: list[tuple[str, Callable[..., None]]] = []
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self, url: str | None = None) -> None:
+        """Connect the store, start a run, and register the cell hooks."""
+        target = resolve_url(url, self.db_url or None)
+        parsed = parse_url(target)
+        self.store_url = mask(parsed)
+        try:
+            store = context.connect(parsed)
+            problem = None
+        except LineageError as err:
+            store = None
+            problem = str(err)
+        key = parsed.render_as_string(hide_password=False)
+        self.writer = BackgroundWriter(
+            (lambda: store) if store is not None else (lambda: _reconnect(key)),
+            max_queue=self.max_queue,
+        )
+        context.register_flusher(self)
+        self._begin_run()
+        for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+            self.shell.events.register(event, callback)
+            self._hooks.append((event, callback))
+        if problem:
+            print(f"lineage_magic: store unavailable, recording held in memory: {problem}", file=sys.stderr)
+        elif not self.quiet:
+            print(f"lineage_magic: recording run {self.run_id} into {self.store_url}")
+
+    def _begin_run(self) -> None:
+        path = notebook_path(self.shell.user_ns, self.notebook_path)
+        self.run_id = new_id(20)
+        self._seq = 0
+        self.tracker.reset()
+        self._runtime_nodes.clear()
+        self._recorded_libraries.clear()
+        start = writes.RunStart(
+            id=self.run_id,
+            handle=_user_handle(),
+            transform_name=transform_name(path),
+            transform_path=path,
+            transform_title=None,
+            transform_type="notebook" if path and path.endswith(".ipynb") else "session",
+            started_at=_now(),
+            python_version=platform.python_version(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            replay_of_id=self.replay_of or None,
+            name=self.run_name or None,
+        )
+
+        def start_item(conn: Any) -> None:
+            start.transform_title = notebook_title(path)
+            writes.start_run(conn, start)
+
+        assert self.writer is not None
+        self.writer.put(start_item)
+
+    def finish(self, status: str = "finished", timeout: float = 10.0) -> bool:
+        """Finish the run, write everything queued, and stop the writer."""
+        for event, callback in self._hooks:
+            try:
+                self.shell.events.unregister(event, callback)
+            except ValueError:
+                log.debug("hook %s was already unregistered", event)
+        self._hooks.clear()
+        context.unregister_flusher(self)
+        if self.writer is None:
+            return True
+        run_id = self.run_id
+        if run_id is not None:
+            self.writer.put(lambda conn: writes.finish_run(conn, run_id, status))
+        done = self.writer.close(timeout)
+        self.writer = None
+        return done
+
+    def finish_at_exit(self) -> None:
+        """Kernel shutdown: mark the run finished and write what is queued."""
+        if self.writer is not None and not self.finish(timeout=10.0):
+            log.warning("lineage_magic: some records could not be written before exit")
+
+    def connect(self, url: str) -> None:
+        """Finish the current run and continue recording a new run into ``url``."""
+        parse_url(url)
+        self.finish()
+        self.start(url)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything recorded so far is in the database."""
+        return self.writer.flush(timeout) if self.writer is not None else True
+
+    @property
+    def store(self) -> Store | None:
+        """The store the writer writes to, once open."""
+        return self.writer.store if self.writer is not None else None
+
+    @observe("db_url")
+    def _db_url_changed(self, change: dict[str, Any]) -> None:
+        if getattr(self, "writer", None) is not None and change["new"]:
+            self.connect(change["new"])
+
+    # -- hooks -------------------------------------------------------------
+
+    def pre_run_cell(self, info: Any) -> None:
+        """Note when a cell starts (and snapshot names for opaque cells)."""
+        try:
+            raw = info.raw_cell if isinstance(info.raw_cell, str) else ""
+            if self.paused or getattr(info, "silent", False) or not getattr(info, "store_history", True):
+                self._stack.append(None)
+                return
+            snapshot = None
+            if any(marker in raw for marker in _OPAQUE_MARKERS):
+                snapshot = _namespace_ids(self.shell)
+            self._stack.append(
+                _Frame(new_id(16), raw, getattr(info, "cell_id", None), _now(), time.perf_counter(), snapshot)
+            )
+        except Exception as err:  # noqa: BLE001 - the user's cell must run regardless
+            self._hook_failed(err)
+
+    def post_run_cell(self, result: Any) -> None:
+        """Record the finished cell and hand it to the writer."""
+        try:
+            self._report_degraded()
+            frame = self._stack.pop() if self._stack else self._frame_from_result(result)
+            if frame is None or self.paused or self.writer is None:
+                return
+            self._record(frame, result, depth=len(self._stack))
+        except Exception as err:  # noqa: BLE001 - the user's cell must run regardless
+            self._hook_failed(err)
+
+    def current_cell_id(self) -> str | None:
+        """The id the cell now executing will be recorded under."""
+        for frame in reversed(self._stack):
+            if frame is not None:
+                return frame.key
+        return None
+
+    def _frame_from_result(self, result: Any) -> _Frame | None:
+        """A post without a pre (an empty cell, or hooks added mid-cell)."""
+        info = getattr(result, "info", None)
+        raw = getattr(info, "raw_cell", None)
+        if not isinstance(raw, str) or not raw.strip() or getattr(info, "silent", False):
+            return None
+        return _Frame(new_id(16), raw, getattr(info, "cell_id", None), _now(), time.perf_counter(), None)
+
+    def _record(self, frame: _Frame, result: Any, depth: int) -> None:
+        duration_ms = (time.perf_counter() - frame.t0) * 1000.0
+        shell = self.shell
+        error = getattr(result, "error_before_exec", None) or getattr(result, "error_in_exec", None)
+        if error is None:
+            status = "ok"
+        elif isinstance(error, KeyboardInterrupt):
+            status = "interrupted"
+        else:
+            status = "error"
+        error_type, error_message = capture.error_facts(error)
+        execution_count = getattr(result, "execution_count", None)
+
+        source = _clean_text(frame.raw)
+        source_id = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        code = None
+        if source_id not in self._written_sources:
+            self._written_sources.add(source_id)
+            code = source
+
+        cell_key = frame.key
+        analysis = self._analyze(frame, result)
+        runtime_defined: list[str] = []
+        runtime_deleted: list[str] = []
+        if frame.snapshot is not None:
+            runtime_defined, runtime_deleted = _namespace_changes(frame.snapshot, _namespace_ids(shell), analysis)
+        failed_at = None
+        if getattr(result, "error_in_exec", None) is not None:
+            failed_at = capture.failed_line(result.error_in_exec, shell.user_ns) or 1
+        elif getattr(result, "error_before_exec", None) is not None:
+            failed_at = 0
+        deps = self.tracker.process(
+            cell_key, analysis, failed_at_line=failed_at,
+            runtime_defined=runtime_defined, runtime_deleted=runtime_deleted,
+        )
+
+        cell_row = {
+            "id": cell_key, "run_id": self.run_id, "seq": self._seq, "execution_count": execution_count,
+            "notebook_cell_id": (frame.cell_id or None) and str(frame.cell_id)[:64],
+            "source_code_id": source_id, "started_at": frame.started_at, "duration_ms": duration_ms,
+            "status": status, "error_type": error_type, "error_message": error_message,
+            "outputs": capture.summarize_outputs(_history_outputs(shell, execution_count)),
+            "depth": depth,
+        }
+        self._seq += 1
+        node_rows, import_modules = self._node_rows(cell_key, analysis, runtime_defined)
+        edge_rows = self._edge_rows(cell_key, analysis, deps)
+        cell_write = writes.CellWrite(
+            cell=cell_row, source_id=source_id, source_code=code, nodes=node_rows, edges=edge_rows,
+            parents=[p for p in deps.parents if isinstance(p, str) and p != cell_key],
+        )
+        new_modules = [m for m in import_modules if m.split(".")[0] not in self._recorded_libraries]
+        self._recorded_libraries.update(m.split(".")[0] for m in new_modules)
+        run_id = self.run_id
+        versions = self.libraries
+
+        def cell_item(conn: Any) -> None:
+            for node in cell_write.nodes:
+                if node["kind"] == "import" and node.get("module"):
+                    node["library_version"] = versions.version(node["module"])
+            cell_write.libraries = versions.library_rows(run_id, new_modules)
+            writes.write_cells(conn, [cell_write])
+
+        self.writer.put(cell_item)  # type: ignore[union-attr]
+
+    def _analyze(self, frame: _Frame, result: Any) -> CellAnalysis:
+        info = getattr(result, "info", None)
+        transformed = getattr(info, "transformed_cell", None)
+        if not isinstance(transformed, str):
+            try:
+                transformed = self.shell.transform_cell(frame.raw)
+            except Exception:  # noqa: BLE001 - IPython-only syntax: fall back to the raw text
+                transformed = frame.raw
+        if len(transformed) > MAX_ANALYZED_SOURCE:
+            return analyze_cell("\x00")  # unparseable on purpose: recorded as opaque, no nodes
+        return analyze_cell(transformed)
+
+    def _node_rows(self, cell_key: str, analysis: CellAnalysis, runtime_defined: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        user_ns = self.shell.user_ns
+        nodes = list(analysis.nodes[:MAX_NODES_PER_CELL])
+        rows: list[dict[str, Any]] = []
+        modules: list[str] = []
+        last_write: dict[str, int] = {}
+        for index, node in enumerate(nodes):
+            row = _node_row(node, node_id(cell_key, index), cell_key, self.run_id, index)
+            if node.kind == "import" and node.module:
+                modules.append(node.module)
+            if node.kind in ("definition", "mutation", "import"):
+                last_write[node.name] = len(rows)
+            rows.append(row)
+        for name in runtime_defined:
+            nid = new_id(16)
+            self._runtime_nodes[(cell_key, name)] = nid
+            last_write[name] = len(rows)
+            rows.append({
+                "id": nid, "kind": "definition", "run_id": self.run_id, "cell_id": cell_key,
+                "position": len(rows), "name": name[:255], "lineno": None, "col_offset": None,
+                "end_lineno": None, "end_col_offset": None, "module": None, "library_version": None,
+                "args": None, "value_type": None, "value_repr": None, "value_len": None, "value_shape": None,
+            })
+        missing = object()
+        for name, row_index in last_write.items():
+            value = user_ns.get(name, missing)
+            if value is missing:
+                continue
+            summary = capture.summarize(value)
+            rows[row_index].update(
+                value_type=summary.type, value_repr=summary.repr, value_len=summary.len, value_shape=summary.shape
+            )
+        return rows, modules
+
+    def _edge_rows(self, cell_key: str, analysis: CellAnalysis, deps: Any) -> list[dict[str, Any]]:
+        rows = []
+        seen = set()
+        limit = min(len(analysis.nodes), MAX_NODES_PER_CELL)
+        for edge in deps.edges:
+            if edge.target >= limit:
+                continue
+            source_cell, source_index = edge.source
+            if source_index < 0:
+                source_id = self._runtime_nodes.get((source_cell, analysis.nodes[edge.target].name))
+                if source_id is None:
+                    continue
+            elif source_index >= MAX_NODES_PER_CELL:
+                continue
+            else:
+                source_id = node_id(source_cell, source_index)
+            key = (source_id, edge.target)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append({"source_id": source_id, "target_id": node_id(cell_key, edge.target), "run_id": self.run_id})
+        return rows
+
+    # -- failure containment -----------------------------------------------
+
+    def _hook_failed(self, err: BaseException) -> None:
+        self.hook_failures += 1
+        log.error("lineage_magic hook failed (%d): %r", self.hook_failures, err, exc_info=err)
+        if self.hook_failures == 1:
+            print(f"lineage_magic: recording problem ({type(err).__name__}); your cell ran normally", file=sys.stderr)
+        if self.hook_failures >= MAX_HOOK_FAILURES and not self.paused:
+            self.paused = True
+            self.disabled_reason = f"{self.hook_failures} hook failures, last: {type(err).__name__}: {err}"
+            print("lineage_magic: recording switched off after repeated failures; see %lineage status", file=sys.stderr)
+
+    def _report_degraded(self) -> None:
+        writer = self.writer
+        if writer is None:
+            return
+        problem = writer.degraded
+        if problem and self._warned is None:
+            print(f"lineage_magic: lineage store unavailable, records kept in memory until it is back ({problem})", file=sys.stderr)
+            self._warned = problem
+        elif not problem and self._warned is not None:
+            self._warned = None
+
+
+def node_id(cell_key: str, index: int) -> str:
+    """The id of node ``index`` of a cell: derived, so edges need no lookup table."""
+    return f"{cell_key[:11]}{index:05d}"
+
+
+def _node_row(node: NodeInfo, nid: str, cell_key: str, run_id: str | None, index: int) -> dict[str, Any]:
+    return {
+        "id": nid, "kind": node.kind, "run_id": run_id, "cell_id": cell_key, "position": index,
+        "name": node.name[:255], "lineno": node.lineno, "col_offset": node.col_offset,
+        "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset,
+        "module": (node.module or None) and node.module[:255], "library_version": None,
+        "args": list(node.args) or None, "value_type": None, "value_repr": None,
+        "value_len": None, "value_shape": None,
+    }
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _user_handle() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def _clean_text(text: str) -> str:
+    """Text every database accepts: no NUL bytes, no lone surrogates."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _hidden_names(shell: Any) -> set[str]:
+    return set(getattr(shell, "user_ns_hidden", {}) or {})
+
+
+def _namespace_ids(shell: Any) -> dict[str, int]:
+    hidden = _hidden_names(shell)
+    return {k: id(v) for k, v in shell.user_ns.items() if not k.startswith("_") and k not in hidden}
+
+
+def _namespace_changes(before: dict[str, int], after: dict[str, int], analysis: CellAnalysis) -> tuple[list[str], list[str]]:
+    static = analysis.defines if analysis.ok else frozenset()
+    defined = [k for k, v in after.items() if before.get(k) != v and k not in static]
+    deleted = [k for k in before if k not in after]
+    return defined, deleted
+
+
+def _history_outputs(shell: Any, execution_count: int | None) -> list[Any] | None:
+    manager = getattr(shell, "history_manager", None)
+    outputs = getattr(manager, "outputs", None)
+    if outputs is None or execution_count is None:
+        return None
+    return outputs.get(execution_count)
+
+
+def _reconnect(key: str) -> Store:
+    return context.open_store(key)
+
+
+def find_recorder(shell: Any) -> LineageMagic | None:
+    """The recorder attached to a shell, if the extension is loaded there."""
+    for configurable in getattr(shell, "configurables", []):
+        if isinstance(configurable, LineageMagic):
+            return configurable
+    return None
+
+
+__all__ = ["LineageMagic", "find_recorder", "node_id"]
