@@ -29,6 +29,7 @@ __all__ = ["EdgeInfo", "CellDeps", "DependencyTracker"]
 NodeRef = tuple[Hashable, int]
 
 _ROOT = re.compile(r"[^\W\d]\w*")
+_MODULE_STATE_CALLS = frozenset({"seed", "manual_seed", "use", "update", "clear"})
 _METHOD_CALL = re.compile(r"([^\W\d]\w*)(?:\.[^\W\d]\w*)*\.([^\W\d]\w*)")
 
 
@@ -49,6 +50,23 @@ class CellDeps:
     defined: frozenset[str]
     mutated: frozenset[str]
     deleted: frozenset[str] = frozenset()
+
+
+def _module_function(nodes: tuple[NodeInfo, ...], index: int) -> bool:
+    """Whether mutation ``index`` comes from ``module.func(...)``, which leaves the module alone.
+
+    ``np.append(a, 1)`` or ``os.remove(p)`` look like mutating method calls; ``random.seed(0)``
+    and ``module.set_option(...)`` really change module state.
+    """
+    if index == 0:
+        return False
+    call, mutation = nodes[index - 1], nodes[index]
+    if call.kind != "call" or (call.lineno, call.col_offset) != (mutation.lineno, mutation.col_offset):
+        return False
+    module, dot, attr = call.name.partition(".")
+    if module != mutation.name or not dot or "." in attr or not attr.isidentifier():
+        return False
+    return attr not in _MODULE_STATE_CALLS and not attr.startswith("set_")
 
 
 def failing_statement(analysis: CellAnalysis, failed_at_line: int | None) -> int | None:
@@ -89,6 +107,9 @@ class DependencyTracker:
     """Holds the lineage state of one kernel session: which node last defined or mutated each name."""
 
     def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
         self._history: dict[str, list[NodeRef]] = {}
         self._deleted: set[str] = set()
         self._groups: dict[str, set[str]] = {}
@@ -116,7 +137,7 @@ class DependencyTracker:
 
     def reset(self) -> None:
         """Forget everything (a kernel restart)."""
-        self.__init__()  # type: ignore[misc]
+        self._clear()
 
     # -- processing
 
@@ -150,6 +171,8 @@ class DependencyTracker:
                     run.edge(self.last_writer(node.name), index)
                     self._delete(node.name)
                     run.deleted.add(node.name)
+                elif node.name in self._modules and _module_function(analysis.nodes, index):
+                    run.edge(self.last_writer(node.name), index)
                 else:
                     self._mutate(node.name, ref, run, node.args)
             elif kind == "call":

@@ -352,15 +352,18 @@ def test_modern_syntax() -> None:
             go(action, obj)
         case Point(x=0):
             pass
-    try:
-        pass
-    except* ValueError as group:
-        pass
     """
     a = analyze_cell(textwrap.dedent(source))
     assert a.ok, a.error
-    assert {"main", "y", "x", "action", "obj", "group"} <= a.defines
+    assert {"main", "y", "x", "action", "obj"} <= a.defines
     assert {"command", "allowed", "go", "Point"} <= a.reads
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="except* is Python 3.11 syntax")
+def test_exception_groups() -> None:
+    a = analyze_cell("try:\n    run()\nexcept* ValueError as group:\n    errors = group.exceptions")
+    assert a.ok, a.error
+    assert {"group", "errors"} <= a.defines and "run" in a.reads
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="type statement is Python 3.12 syntax")

@@ -276,6 +276,13 @@ CASES = [
     pytest.param(["import numpy as np", "np = 3", "y = np"], [[], [], [1]], id="import-rebound"),
     pytest.param(["from collections import Counter", "c = Counter('ab')"], [[], [0]], id="from-import"),
     pytest.param(["global g\ng = 1", "print(g)"], [[], [0]], id="top-level-global"),
+    pytest.param(
+        ["import numpy as np", "a = np.zeros(2)", "b = np.append(a, 1)", "c = np.ones(1)"],
+        [[], [0], [0, 1], [0]],
+        id="module-function-leaves-module",
+    ),
+    pytest.param(["import random", "random.seed(0)", "x = random.random()"], [[], [0], [1]], id="module-state-seed"),
+    pytest.param(["import sys", "sys.path.append('lib')", "p = sys.path"], [[], [0], [1]], id="module-attribute-mutated"),
 ]
 
 

@@ -291,6 +291,12 @@ CASES = [
         "import json\ns = json.dumps({'a': 1})\nd = json.loads(s)\n",
         id="json",
     ),
+    pytest.param(
+        ["import random", "random.seed(3)", "x = random.random()"],
+        "x",
+        "import random\nrandom.seed(3)\nx = random.random()\n",
+        id="seeded-module-state",
+    ),
     pytest.param(["from math import *", "y = sqrt(16)"], "y", "from math import *\ny = sqrt(16)\n", id="star-import"),
     pytest.param(["exec('z = 41')", "w = z + 1"], "w", "exec('z = 41')\nw = z + 1\n", id="exec"),
     # cells that raised
