@@ -8,6 +8,7 @@ without an explicit opt-in.
 
 from __future__ import annotations
 
+from .artifacts import load_value, parse_artifact_ref, save_value, validate_artifact_name
 from .blobs import get_blob_bytes, put_blob
 from .codec import FORMATS, SAFE_FORMATS, Encoded, decode, encode
 
@@ -19,4 +20,8 @@ __all__ = [
     "decode",
     "put_blob",
     "get_blob_bytes",
+    "save_value",
+    "load_value",
+    "parse_artifact_ref",
+    "validate_artifact_name",
 ]
