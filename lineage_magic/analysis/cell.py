@@ -139,7 +139,14 @@ _NO_FUNCTIONS: Mapping[str, FunctionFacts] = MappingProxyType({})
 
 @dataclass(frozen=True)
 class CellAnalysis:
-    """The static analysis of one cell's source."""
+    """The static analysis of one cell's source.
+
+    ``functions`` maps each user function or class whose last top-level binding in
+    the cell is its ``def``/``class`` to its facts; methods appear as ``"Class.method"``.
+    ``opaque`` means the cell may bind or read names invisible to the analysis (star
+    import, exec/eval, globals()/vars()/locals(), magics, parse failure): the recorder
+    should report what it saw bound at run time.
+    """
 
     nodes: tuple[NodeInfo, ...]
     ok: bool
