@@ -211,17 +211,25 @@ def test_dataframes_parquet_would_change_are_pickled() -> None:
         pd.testing.assert_frame_equal(back, frame)
 
 
-def test_plain_values_do_not_import_numpy_or_pandas() -> None:
+def test_optional_libraries_are_imported_only_for_their_own_values() -> None:
+    np = pytest.importorskip("numpy", reason="numpy is an optional dependency")
+    npy = encode(np.arange(3), max_bytes=CAP).data
     code = (
         "import sys\n"
         "from lineage_magic.values import encode, decode\n"
+        "from lineage_magic.exceptions import ValueStoreError\n"
         "e = encode({'a': [1, 2.5, None]}, max_bytes=1000)\n"
         "decode(e.format, e.data)\n"
         "encode((1, 2), max_bytes=1000)\n"
         "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow') if m in sys.modules))\n"
+        "sys.modules['numpy'] = None  # as if numpy were not installed\n"
+        f"try:\n    decode('npy', bytes.fromhex({npy.hex()!r}))\n"
+        "except ValueStoreError as err:\n    print(err)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.splitlines() == [
+        "[]", "reading a value stored as npy needs numpy: pip install numpy",
+    ]
 
 
 def test_decoding_a_pickle_needs_an_explicit_opt_in() -> None:
