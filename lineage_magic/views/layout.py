@@ -85,22 +85,20 @@ def _barycenter_sweeps(layers: list[list[str]], edges: Sequence[tuple[str, str]]
         pred[t].append(s)
         succ[s].append(t)
 
-    def rank() -> dict[str, float]:
-        # Relative positions, so layers of different sizes compare fairly.
-        return {
-            key: (j + 0.5) / len(layer) for layer in layers for j, key in enumerate(layer)
-        }
+    # Relative positions, so layers of different sizes compare fairly.
+    pos = {key: (j + 0.5) / len(layer) for layer in layers for j, key in enumerate(layer)}
 
     def sort_layer(index: int, neighbours: Mapping[str, list[str]]) -> None:
-        pos = rank()
         layer = layers[index]
         keyed = []
         for j, key in enumerate(layer):
-            near = [pos[n] for n in neighbours.get(key, ()) if n in pos]
-            centre = sum(near) / len(near) if near else (j + 0.5) / len(layer)
+            near = [pos[n] for n in neighbours.get(key, ())]
+            centre = sum(near) / len(near) if near else pos[key]
             # "+N more" stays at the end of its layer.
             keyed.append((key.startswith(MORE_PREFIX), centre, j, key))
         layers[index] = [k for *_, k in sorted(keyed)]
+        for j, key in enumerate(layers[index]):
+            pos[key] = (j + 0.5) / len(layer)
 
     for _ in range(sweeps):
         for i in range(1, len(layers)):
