@@ -10,7 +10,7 @@ from typing import Any
 
 from ..store.engine import Store
 from .data import Page, RecordData, load_page, load_record
-from .html import esc, fields_table, highlight_source, record_data_html
+from .html import esc, fields_table, highlight_source, record_data_html, wrap
 
 __all__ = ["RecordView", "in_kernel", "mimebundle"]
 
@@ -146,9 +146,9 @@ class RecordView:
             f'<b><span style="color:#6b7280">{esc(record.kind)}</span> {esc(record.title)}</b>'
         )
         children: list[Any] = [w.HBox([self.back_button, self.title])]
-        children.append(w.HTML(f'<div class="lm-view">{fields_table(record.fields)}</div>'))
+        children.append(w.HTML(wrap(fields_table(record.fields))))
         if record.source is not None:
-            children.append(w.HTML(highlight_source(record.source)))
+            children.append(w.HTML(wrap(highlight_source(record.source))))
         self.buttons = {}
         self.pagers = {}
         for page in self.pages.values():

@@ -27,3 +27,9 @@ def lineage(store: Store) -> Lineage:
 def any_lineage(db_url: str) -> Iterator[Lineage]:
     """The hand-built lineage on each backend (servers skip when unreachable)."""
     yield build_lineage(context.open_store(db_url))
+
+
+@pytest.fixture
+def any_store(db_url: str) -> Store:
+    """A fresh store on each backend (servers skip when unreachable)."""
+    return context.open_store(db_url)

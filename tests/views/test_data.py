@@ -190,7 +190,8 @@ def test_list_runs_search_status_and_paging(lineage: Lineage) -> None:
     assert (len(first.rows), len(second.rows), first.has_next, second.has_next) == (2, 1, True, False)
 
 
-def test_search_wildcards_are_literal(store: Store) -> None:
+def test_search_wildcards_are_literal(any_store: Store) -> None:
+    store = any_store
     with store.session(write=True) as s:
         s.add_all([Run(name="100% done"), Run(name="1000 done"), Run(name="a_b"), Run(name="axb")])
         s.commit()

@@ -207,3 +207,17 @@ def test_bare_cell_links_join_cells_without_names(store: Store) -> None:
     graph = views.graph(lineage["c5"], store=store, depth=1).graph
     # c1 -> c5 only through cell_links; c4's "model" carries the other dependency.
     assert graph.ids("upstream") == {lineage["c1"], lineage["model"]}
+
+
+def test_mimebundle_carries_the_widget_view_and_html() -> None:
+    import ipywidgets as w
+
+    from lineage_magic.views.record import in_kernel, mimebundle
+
+    assert not in_kernel()
+    widget = w.VBox()
+    bundle = mimebundle("text", "<b>html</b>", widget)
+    assert bundle["text/plain"] == "text"
+    assert bundle["text/html"] == "<b>html</b>"
+    assert bundle[WIDGET_MIME]["model_id"] == widget.model_id
+    assert set(mimebundle("t", "h", None)) == {"text/plain", "text/html"}
