@@ -24,9 +24,7 @@ from sqlalchemy import insert
 from lineage_magic.store.engine import Store
 from lineage_magic.store.models import (
     Cell,
-    DefinitionNode,
     Edge,
-    LookupNode,
     Node,
     Run,
     SourceCode,

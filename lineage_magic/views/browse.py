@@ -87,7 +87,8 @@ class RunsBrowser:
         if self._root is None:
             import ipywidgets as w
 
-            self.search_box = w.Text(value=self.page.search, placeholder="transform, run name or id",
+            self.search_box = w.Text(value=self.page.search,
+                                     placeholder="transform, run name or id",
                                      description="search", continuous_update=False)
             self.search_box.observe(lambda c: self.query(search=c["new"]), names="value")
             self.status_filter = w.Dropdown(description="status")
@@ -149,6 +150,7 @@ class RunsBrowser:
             cells.extend(w.Label("—" if v is None else str(v)) for v in values)
         self._table.children = tuple(cells)
         first = self.page.offset + 1 if self.page.rows else 0
-        self._summary.value = f"{first}–{self.page.offset + len(self.page.rows)} of {self.page.total}"
+        last = self.page.offset + len(self.page.rows)
+        self._summary.value = f"{first}–{last} of {self.page.total}"
         self.previous_button.disabled = not self.page.has_previous
         self.next_button.disabled = not self.page.has_next

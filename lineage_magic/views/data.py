@@ -523,7 +523,8 @@ def _outputs_summary(outputs: Any) -> str | None:
     return ", ".join(dict.fromkeys(kinds)) or None
 
 
-def _fields(session: Session, kind: str, record: Any) -> tuple[str, list[tuple[str, Scalar]], str | None]:
+def _fields(session: Session, kind: str,
+            record: Any) -> tuple[str, list[tuple[str, Scalar]], str | None]:
     """(title, fields, source) of one loaded record."""
     if kind == "run":
         duration = None
@@ -557,8 +558,8 @@ def _fields(session: Session, kind: str, record: Any) -> tuple[str, list[tuple[s
             value = session.get(NodeValue, record.node_value_id)
             if value is not None:
                 fields += [("stored_format", value.format), ("stored_size", value.size)]
-        return f"Artifact {artifact_label(record.kind, record.name, record.version, record.path)}", \
-            fields, None
+        label = artifact_label(record.kind, record.name, record.version, record.path)
+        return f"Artifact {label}", fields, None
     if kind == "node":
         fields = _columns(record, [
             "id", "kind", "name", "lineno", "col_offset", "module", "library_version", "args",

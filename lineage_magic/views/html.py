@@ -87,7 +87,8 @@ def highlight_source(code: str) -> str:
 
     note = ""
     if len(code) > MAX_SOURCE_CHARS:
-        note = f'<div class="lm-muted">(first {MAX_SOURCE_CHARS:,} of {len(code):,} characters)</div>'
+        note = (f'<div class="lm-muted">(first {MAX_SOURCE_CHARS:,} of {len(code):,} '
+                "characters)</div>")
         code = code[:MAX_SOURCE_CHARS]
     style = get_style_by_name("default")
     # We escape each token ourselves (quote=True) instead of trusting a formatter.
