@@ -1,0 +1,52 @@
+"""The nbclient client used by replay and ``lineage-magic run``.
+
+Imported lazily (it imports nbclient). It adds one thing to ``NotebookClient``:
+each execute request carries the notebook cell id in its metadata
+(``cellId``, as JupyterLab sends it), so the recorder in the kernel stores
+``Cell.notebook_cell_id``. nbclient 0.10/0.11 do not send it themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbclient import NotebookClient
+
+
+class LineageClient(NotebookClient):
+    """A NotebookClient that tells the kernel which notebook cell it executes."""
+
+    _current_cell_id: str | None = None
+
+    async def async_start_new_kernel_client(self) -> Any:
+        """Start the kernel client and make its execute requests carry the cell id."""
+        kc = await super().async_start_new_kernel_client()
+        client = self
+
+        def execute(code: str, silent: bool = False, store_history: bool = True,
+                    user_expressions: dict[str, Any] | None = None, allow_stdin: bool | None = None,
+                    stop_on_error: bool = True) -> str:
+            content = {
+                "code": code,
+                "silent": silent,
+                "store_history": store_history,
+                "user_expressions": user_expressions or {},
+                "allow_stdin": kc.allow_stdin if allow_stdin is None else allow_stdin,
+                "stop_on_error": stop_on_error,
+            }
+            metadata = {"cellId": client._current_cell_id} if client._current_cell_id else {}
+            msg = kc.session.msg("execute_request", content, metadata=metadata)
+            kc.shell_channel.send(msg)
+            return msg["header"]["msg_id"]
+
+        kc.execute = execute
+        return kc
+
+    async def async_execute_cell(self, cell: Any, cell_index: int, execution_count: int | None = None,
+                                 store_history: bool = True) -> Any:
+        """Execute one cell, announcing its id to the kernel."""
+        self._current_cell_id = cell.get("id")
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        finally:
+            self._current_cell_id = None
