@@ -6,43 +6,29 @@ database; this module is the Python API over that store.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .context import connect
-from .exceptions import (
-    InvalidQueryError,
-    InvalidURLError,
-    LineageError,
-    MigrationError,
-    NoActiveRunError,
-    PickleRefusedError,
-    RecordNotFoundError,
-    StoreUnavailableError,
-    UnserializableValueError,
-    ValueStoreError,
-    ValueTooLargeError,
-)
-from .lineage import current_run, downstream, upstream
-from .lineagedb import LineageDB
-from .session import Query, Session, add, delete, select
-from .store.models import (
-    Artifact,
-    Blob,
-    CallNode,
-    Cell,
-    DefinitionNode,
-    Edge,
-    GlobalNode,
-    ImportNode,
-    Library,
-    LookupNode,
-    MutationNode,
-    Node,
-    NodeValue,
-    Run,
-    SourceCode,
-    Transform,
-    User,
-)
+
+# Public name -> module that defines it. Imported on first use (PEP 562), so
+# ``%load_ext lineage_magic`` and the command line start without SQLAlchemy.
+_EXPORTS: dict[str, str] = {
+    "connect": "context",
+    "add": "session", "delete": "session", "select": "session", "Session": "session", "Query": "session",
+    "LineageDB": "lineagedb",
+    "current_run": "lineage", "upstream": "lineage", "downstream": "lineage",
+    **{name: "store.models" for name in (
+        "User", "Transform", "Run", "Cell", "SourceCode", "Node", "ImportNode", "DefinitionNode",
+        "LookupNode", "MutationNode", "CallNode", "GlobalNode", "Edge", "NodeValue", "Blob",
+        "Artifact", "Library",
+    )},
+    **{name: "exceptions" for name in (
+        "LineageError", "InvalidURLError", "StoreUnavailableError", "MigrationError",
+        "InvalidQueryError", "RecordNotFoundError", "NoActiveRunError", "ValueStoreError",
+        "ValueTooLargeError", "UnserializableValueError", "PickleRefusedError",
+    )},
+}
 
 __all__ = [
     "__version__",
@@ -91,6 +77,35 @@ __all__ = [
     "UnserializableValueError",
     "PickleRefusedError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lineage_magic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .context import connect
+    from .exceptions import (
+        InvalidQueryError, InvalidURLError, LineageError, MigrationError, NoActiveRunError,
+        PickleRefusedError, RecordNotFoundError, StoreUnavailableError, UnserializableValueError,
+        ValueStoreError, ValueTooLargeError,
+    )
+    from .lineage import current_run, downstream, upstream
+    from .lineagedb import LineageDB
+    from .session import Query, Session, add, delete, select
+    from .store.models import (
+        Artifact, Blob, CallNode, Cell, DefinitionNode, Edge, GlobalNode, ImportNode, Library,
+        LookupNode, MutationNode, Node, NodeValue, Run, SourceCode, Transform, User,
+    )
 
 
 def load_ipython_extension(ipython: object) -> None:

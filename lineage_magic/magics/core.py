@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..exceptions import LineageError
-from . import commands
 from .parser import split_line
-from .scoped import run_scoped_cell
+
+# Subcommand modules, imported on the first %lineage call so that loading the
+# extension does not import SQLAlchemy on the user's thread.
+COMMAND_MODULES = ("commands",)
+
+
+def _commands() -> dict[str, Any]:
+    modules = [importlib.import_module(f"{__package__}.{name}") for name in COMMAND_MODULES]
+    return modules[0].COMMANDS
 
 
 @magics_class
@@ -51,14 +59,17 @@ class LineageMagics(Magics):
         raises, or always with ``--rollback``.
         """
         if cell is not None:
+            from .scoped import run_scoped_cell
+
             return run_scoped_cell(self, line, cell)
         words = split_line(line)
         if not words:
             words = ["status"]
         name, args = words[0], words[1:]
-        command = commands.COMMANDS.get(name)
+        registry = _commands()
+        command = registry.get(name)
         if command is None:
-            known = ", ".join(sorted(commands.COMMANDS))
+            known = ", ".join(sorted(registry))
             raise UsageError(f"%lineage: unknown subcommand {name!r}; known: {known}. See %lineage?")
         try:
             return command(self, args)

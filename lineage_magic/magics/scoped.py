@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from sqlalchemy import event
 
 from .. import context
-from ..session import Session
 from .parser import MagicArgumentParser, split_line
 
 _parser = MagicArgumentParser(prog="%%lineage")
@@ -18,6 +16,10 @@ _parser.add_argument("--rollback", action="store_true", help="roll everything ba
 
 def run_scoped_cell(magics: Any, line: str, cell: str) -> None:
     """Run ``cell`` with an open Session bound to a name; commit or roll back after."""
+    from sqlalchemy import event
+
+    from ..session import Session
+
     opts = _parser.parse_line(split_line(line))
     if not opts.name.isidentifier():
         raise UsageError(f"%%lineage: {opts.name!r} is not a valid variable name")

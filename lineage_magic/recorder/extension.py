@@ -5,6 +5,9 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
+from IPython.core.error import UsageError
+
+from ..exceptions import InvalidURLError
 from .recorder import LineageMagic, find_recorder
 
 
@@ -16,10 +19,14 @@ def load(shell: Any) -> LineageMagic:
     if recorder is None:
         recorder = LineageMagic(shell)
         shell.configurables.append(recorder)
+    try:
+        recorder.start()
+    except InvalidURLError as err:
+        shell.configurables.remove(recorder)
+        raise UsageError(f"lineage_magic not loaded: {err}") from None
     from ..magics import LineageMagics
 
     shell.register_magics(LineageMagics(shell, recorder=recorder))
-    recorder.start()
     atexit.register(recorder.finish_at_exit)
     return recorder
 

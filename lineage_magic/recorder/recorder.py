@@ -20,22 +20,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from .. import context
 from ..analysis import CellAnalysis, DependencyTracker, NodeInfo, analyze_cell
-from ..exceptions import LineageError
-from ..store import writes
-from ..store.engine import Store
-from ..store.models import new_id
-from ..store.urls import mask, parse_url, resolve_url
+from ..ids import new_id
+from ..store.urls import check_url_shape, mask_text, resolve_url
 from . import capture
 from .libraries import LibraryVersions
 from .notebook import notebook_path, notebook_title, transform_name
 from .writer import BackgroundWriter
+
+if TYPE_CHECKING:
+    from ..store.engine import Store
 
 log = logging.getLogger(__name__)
 
@@ -98,29 +98,24 @@ class LineageMagic(Configurable):
     # -- lifecycle ---------------------------------------------------------
 
     def start(self, url: str | None = None) -> None:
-        """Connect the store, start a run, and register the cell hooks."""
+        """Choose the store, start a run, and register the cell hooks.
+
+        The store is opened (and SQLAlchemy imported) by the writer thread, so
+        loading the extension costs the user's notebook almost nothing; a
+        store that cannot be opened is reported on the next cell.
+        """
         target = resolve_url(url, self.db_url or None)
-        parsed = parse_url(target)
-        self.store_url = mask(parsed)
-        try:
-            store = context.connect(parsed)
-            problem = None
-        except LineageError as err:
-            store = None
-            problem = str(err)
-        key = parsed.render_as_string(hide_password=False)
-        self.writer = BackgroundWriter(
-            (lambda: store) if store is not None else (lambda: _reconnect(key)),
-            max_queue=self.max_queue,
-        )
+        check_url_shape(target)
+        _import_writer_modules(target)
+        self.store_url = mask_text(target)
+        context.choose(target)
+        self.writer = BackgroundWriter(lambda: context.open_store(target), max_queue=self.max_queue)
         context.register_flusher(self)
         self._begin_run()
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
             self.shell.events.register(event, callback)
             self._hooks.append((event, callback))
-        if problem:
-            print(f"lineage_magic: store unavailable, recording held in memory: {problem}", file=sys.stderr)
-        elif not self.quiet:
+        if not self.quiet:
             print(f"lineage_magic: recording run {self.run_id} into {self.store_url}")
 
     def _begin_run(self) -> None:
@@ -130,12 +125,11 @@ class LineageMagic(Configurable):
         self.tracker.reset()
         self._runtime_nodes.clear()
         self._recorded_libraries.clear()
-        start = writes.RunStart(
+        start = dict(
             id=self.run_id,
             handle=_user_handle(),
             transform_name=transform_name(path),
             transform_path=path,
-            transform_title=None,
             transform_type="notebook" if path and path.endswith(".ipynb") else "session",
             started_at=_now(),
             python_version=platform.python_version(),
@@ -146,8 +140,9 @@ class LineageMagic(Configurable):
         )
 
         def start_item(conn: Any) -> None:
-            start.transform_title = notebook_title(path)
-            writes.start_run(conn, start)
+            from ..store import writes
+
+            writes.start_run(conn, writes.RunStart(**start, transform_title=notebook_title(path)))
 
         assert self.writer is not None
         self.writer.put(start_item)
@@ -165,7 +160,12 @@ class LineageMagic(Configurable):
             return True
         run_id = self.run_id
         if run_id is not None:
-            self.writer.put(lambda conn: writes.finish_run(conn, run_id, status))
+            def finish_item(conn: Any) -> None:
+                from ..store import writes
+
+                writes.finish_run(conn, run_id, status)
+
+            self.writer.put(finish_item)
         done = self.writer.close(timeout)
         self.writer = None
         return done
@@ -177,6 +177,8 @@ class LineageMagic(Configurable):
 
     def connect(self, url: str) -> None:
         """Finish the current run and continue recording a new run into ``url``."""
+        from ..store.urls import parse_url
+
         parse_url(url)
         self.finish()
         self.start(url)
@@ -286,21 +288,22 @@ class LineageMagic(Configurable):
         self._seq += 1
         node_rows, import_modules = self._node_rows(cell_key, analysis, runtime_defined)
         edge_rows = self._edge_rows(cell_key, analysis, deps)
-        cell_write = writes.CellWrite(
-            cell=cell_row, source_id=source_id, source_code=code, nodes=node_rows, edges=edge_rows,
-            parents=[p for p in deps.parents if isinstance(p, str) and p != cell_key],
-        )
+        parents = [p for p in deps.parents if isinstance(p, str) and p != cell_key]
         new_modules = [m for m in import_modules if m.split(".")[0] not in self._recorded_libraries]
         self._recorded_libraries.update(m.split(".")[0] for m in new_modules)
         run_id = self.run_id
         versions = self.libraries
 
         def cell_item(conn: Any) -> None:
-            for node in cell_write.nodes:
+            from ..store import writes
+
+            for node in node_rows:
                 if node["kind"] == "import" and node.get("module"):
                     node["library_version"] = versions.version(node["module"])
-            cell_write.libraries = versions.library_rows(run_id, new_modules)
-            writes.write_cells(conn, [cell_write])
+            writes.write_cells(conn, [writes.CellWrite(
+                cell=cell_row, source_id=source_id, source_code=code, nodes=node_rows,
+                edges=edge_rows, parents=parents, libraries=versions.library_rows(run_id, new_modules),
+            )])
 
         self.writer.put(cell_item)  # type: ignore[union-attr]
 
@@ -397,6 +400,25 @@ class LineageMagic(Configurable):
             self._warned = None
 
 
+def _import_writer_modules(url: str) -> None:
+    """Import what the writer thread will use, here on the user's thread.
+
+    Two threads importing the same package at once can see it half
+    initialized; the writer must find everything imported already.
+    """
+    from sqlalchemy.exc import ArgumentError
+
+    from ..store import engine, writes  # noqa: F401
+    from ..store.urls import parse_url
+
+    try:
+        dialect = parse_url(url).get_dialect()
+        dialect.import_dbapi()
+    except (ArgumentError, ImportError, ValueError) as err:
+        # Reported by the writer when it tries to open the store.
+        log.debug("cannot preload the driver for %s: %s", mask_text(url), err)
+
+
 def node_id(cell_key: str, index: int) -> str:
     """The id of node ``index`` of a cell: derived, so edges need no lookup table."""
     return f"{cell_key[:11]}{index:05d}"
@@ -457,10 +479,6 @@ def _history_outputs(shell: Any, execution_count: int | None) -> list[Any] | Non
     if outputs is None or execution_count is None:
         return None
     return outputs.get(execution_count)
-
-
-def _reconnect(key: str) -> Store:
-    return context.open_store(key)
 
 
 def find_recorder(shell: Any) -> LineageMagic | None:

@@ -15,25 +15,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import Connection
-from sqlalchemy.exc import (
-    DataError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    ProgrammingError,
-    SQLAlchemyError,
-)
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import LineageError
-from ..store.engine import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from ..store.engine import Store
 
 log = logging.getLogger(__name__)
 
 # An item is a function run inside the batch's transaction.
-WriteItem = Callable[[Connection], None]
+WriteItem = Callable[["Connection"], None]
 
 
 @dataclass
@@ -151,6 +145,9 @@ class BackgroundWriter:
 
     def _write(self, batch: list[WriteItem]) -> bool:
         """Write a batch in one transaction; False means keep it and retry."""
+        # Imported here: SQLAlchemy loads on this thread, not in the user's %load_ext.
+        from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError, SQLAlchemyError
+
         try:
             store = self._open()
             with store.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
@@ -174,6 +171,8 @@ class BackgroundWriter:
         return True
 
     def _write_one_by_one(self, conn: Connection, batch: list[WriteItem], first: Exception) -> None:
+        from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+
         log.warning("a batch was rejected (%s); writing its items one by one", type(first).__name__)
         for item in batch:
             try:
@@ -192,6 +191,8 @@ class BackgroundWriter:
         if self.degraded is None:
             log.warning("lineage store unavailable, keeping records queued: %s", _short(err))
         self.degraded = _short(err)
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
         if self._store is not None and isinstance(err, (OperationalError, InterfaceError)):
             # Drop pooled connections that may point at a deleted or restarted database.
             self._store.engine.dispose()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from ..exceptions import InvalidURLError, StoreUnavailableError
 from . import migrate
 from .urls import mask, mask_text, parse_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -28,7 +30,7 @@ class Store:
     def __init__(self, url: str | URL, *, upgrade: bool = True) -> None:
         self.url = parse_url(url)
         self.engine = _create_engine(self.url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions: sessionmaker[Session] | None = None
         try:
             with self.engine.connect() as conn:
                 conn.rollback()
@@ -57,6 +59,13 @@ class Store:
 
     def session(self, *, write: bool = False) -> Session:
         """A new ORM session; ``write`` takes SQLite's write lock at BEGIN."""
+        if self._sessions is None:
+            # The ORM loads on first use: the recorder's writer needs only Core.
+            from sqlalchemy.orm import sessionmaker
+
+            from . import models  # noqa: F401 - maps the classes before any query
+
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if write and self.dialect == "sqlite":
             return self._sessions(bind=self.engine.execution_options(sqlite_begin="IMMEDIATE"))
         return self._sessions()

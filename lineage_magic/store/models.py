@@ -7,90 +7,21 @@ the recorder can link nodes and edges before anything reaches the database.
 
 from __future__ import annotations
 
-import os
-import random
-import string
-from datetime import datetime, timezone
-from typing import Annotated, Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    inspect,
-)
-from sqlalchemy.orm import (
-    DeclarativeBase,
-    Mapped,
-    foreign,
-    mapped_column,
-    relationship,
-)
+from sqlalchemy import inspect
+from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, relationship
 
-from .types import LongBlob, LongText, UTCDateTime
-
-_ALPHABET = string.ascii_letters + string.digits
-# Ids need uniqueness, not secrecy: a per-process generator seeded from the OS
-# (and reseeded after fork) is ten times faster than ``secrets``.
-_rng = random.Random()
-os.register_at_fork(after_in_child=_rng.seed)
-
-
-def new_id(length: int) -> str:
-    """A random base62 id of the given length (8 for users, 20 for runs, ...)."""
-    return "".join(_rng.choices(_ALPHABET, k=length))
-
-
-def utcnow() -> datetime:
-    """The current time in UTC, as every timestamp in the store is."""
-    return datetime.now(timezone.utc)
-
-
-
-str8 = Annotated[str, 8]
-str12 = Annotated[str, 12]
-str16 = Annotated[str, 16]
-str20 = Annotated[str, 20]
-str64 = Annotated[str, 64]
-str255 = Annotated[str, 255]
-text = Annotated[str, "text"]
+from ..ids import new_id, utcnow  # noqa: F401 - callers take ids from the store too
+from . import tables
+from .tables import cell_links, run_inputs, run_outputs
 
 
 class Base(DeclarativeBase):
-    """Declarative base with a constraint naming convention for migrations."""
+    """Declarative base over the Core metadata of ``tables``."""
 
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(column_0_label)s",
-            "uq": "uq_%(table_name)s_%(column_0_name)s",
-            "ck": "ck_%(table_name)s_%(constraint_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
-    type_annotation_map = {
-        str8: String(8),
-        str12: String(12),
-        str16: String(16),
-        str20: String(20),
-        str64: String(64),
-        str255: String(255),
-        text: LongText,
-        datetime: UTCDateTime(),
-        dict[str, Any]: JSON,
-        list[Any]: JSON,
-        bytes: LongBlob,
-    }
-    # Case-sensitive names on MariaDB/MySQL, whose default collation is not.
-    __table_args__: ClassVar[Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+    metadata = tables.metadata
 
     # Columns shown in the repr, in order; None values are left out.
     _repr_fields: ClassVar[tuple[str, ...]] = ()
@@ -110,66 +41,33 @@ class Base(DeclarativeBase):
         return f"{prefix}{type(self).__name__}({', '.join(parts)})"
 
 
-def _table_args(*items: Any) -> tuple[Any, ...]:
-    return (*items, Base.__table_args__)
-
-
-cell_links = Table(
-    "cell_links",
-    Base.metadata,
-    Column("parent_id", String(16), ForeignKey("cells.id", ondelete="CASCADE"), primary_key=True),
-    Column("child_id", String(16), ForeignKey("cells.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_cell_links_child_id", "child_id"),
-    **Base.__table_args__,
-)
-
-run_inputs = Table(
-    "run_inputs",
-    Base.metadata,
-    Column("run_id", String(20), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("artifact_id", String(16), ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_run_inputs_artifact_id", "artifact_id"),
-    **Base.__table_args__,
-)
-
-run_outputs = Table(
-    "run_outputs",
-    Base.metadata,
-    Column("run_id", String(20), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("artifact_id", String(16), ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_run_outputs_artifact_id", "artifact_id"),
-    **Base.__table_args__,
-)
-
-
 class User(Base):
     """A person recording lineage, known by a short id and a handle."""
 
-    __tablename__ = "users"
+    __table__ = tables.users
     _repr_fields = ("id", "handle", "created_at")
 
-    id: Mapped[str8] = mapped_column(primary_key=True, default=lambda: new_id(8))
-    handle: Mapped[str255] = mapped_column(unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[str]
+    handle: Mapped[str]
+    created_at: Mapped[datetime]
 
 
 class Transform(Base):
     """A notebook or script whose executions are recorded as runs."""
 
-    __tablename__ = "transforms"
-    __table_args__ = _table_args(Index("ix_transforms_name", "name"))
+    __table__ = tables.transforms
     _repr_fields = ("id", "version", "name", "title", "type", "path", "created_by_id", "created_at")
 
-    id: Mapped[str12] = mapped_column(primary_key=True, default=lambda: new_id(12))
-    version: Mapped[str16] = mapped_column(default="0")
-    name: Mapped[str255]
-    title: Mapped[text | None]
-    type: Mapped[str16] = mapped_column(default="notebook")
-    path: Mapped[text | None]
-    source_hash: Mapped[str64 | None]
-    created_by_id: Mapped[str8 | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    created_by_cell_id: Mapped[str16 | None]
+    id: Mapped[str]
+    version: Mapped[str]
+    name: Mapped[str]
+    title: Mapped[str | None]
+    type: Mapped[str]
+    path: Mapped[str | None]
+    source_hash: Mapped[str | None]
+    created_by_id: Mapped[str | None]
+    created_at: Mapped[datetime]
+    created_by_cell_id: Mapped[str | None]
 
     created_by: Mapped[User | None] = relationship()
     runs: Mapped[list[Run]] = relationship(back_populates="transform")
@@ -178,34 +76,29 @@ class Transform(Base):
 class Run(Base):
     """One kernel session executing a transform."""
 
-    __tablename__ = "runs"
-    __table_args__ = _table_args(
-        Index("ix_runs_transform_id", "transform_id"),
-        Index("ix_runs_started_at", "started_at"),
-        Index("ix_runs_replay_of_id", "replay_of_id"),
-    )
+    __table__ = tables.runs
     _repr_fields = (
         "id", "name", "transform_id", "status", "started_at", "finished_at",
         "replay_of_id", "created_by_id", "created_at",
     )
 
-    id: Mapped[str20] = mapped_column(primary_key=True, default=lambda: new_id(20))
-    name: Mapped[str255 | None]
-    transform_id: Mapped[str12 | None] = mapped_column(ForeignKey("transforms.id"))
+    id: Mapped[str]
+    name: Mapped[str | None]
+    transform_id: Mapped[str | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    status: Mapped[str16 | None]
-    python_version: Mapped[str64 | None]
-    host: Mapped[str255 | None]
+    status: Mapped[str | None]
+    python_version: Mapped[str | None]
+    host: Mapped[str | None]
     pid: Mapped[int | None]
-    created_by_id: Mapped[str8 | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    replay_of_id: Mapped[str20 | None] = mapped_column(ForeignKey("runs.id"))
-    created_by_cell_id: Mapped[str16 | None]
+    created_by_id: Mapped[str | None]
+    created_at: Mapped[datetime]
+    replay_of_id: Mapped[str | None]
+    created_by_cell_id: Mapped[str | None]
 
     transform: Mapped[Transform | None] = relationship(back_populates="runs", lazy="joined")
     created_by: Mapped[User | None] = relationship()
-    replay_of: Mapped[Run | None] = relationship(remote_side=[id], back_populates="replays")
+    replay_of: Mapped[Run | None] = relationship(remote_side="Run.id", back_populates="replays")
     replays: Mapped[list[Run]] = relationship(back_populates="replay_of")
     cells: Mapped[list[Cell]] = relationship(
         back_populates="run", order_by="Cell.seq", passive_deletes=True
@@ -220,38 +113,33 @@ class Run(Base):
 class SourceCode(Base):
     """A cell's source text, stored once per distinct content (id = sha256)."""
 
-    __tablename__ = "source_code"
+    __table__ = tables.source_code
     _repr_fields = ("id",)
 
-    id: Mapped[str64] = mapped_column(primary_key=True)
-    code: Mapped[text]
+    id: Mapped[str]
+    code: Mapped[str]
 
 
 class Cell(Base):
     """One execution of one cell within a run."""
 
-    __tablename__ = "cells"
-    __table_args__ = _table_args(
-        UniqueConstraint("run_id", "seq"),
-        Index("ix_cells_source_code_id", "source_code_id"),
-    )
+    __table__ = tables.cells
     _repr_fields = (
         "id", "run_id", "seq", "execution_count", "status", "duration_ms", "error_type",
     )
 
-    id: Mapped[str16] = mapped_column(primary_key=True, default=lambda: new_id(16))
-    run_id: Mapped[str20] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    id: Mapped[str]
+    run_id: Mapped[str]
     seq: Mapped[int]
     execution_count: Mapped[int | None]
-    # 0 for a cell the user ran; 1+ for cells run from inside it (%rerun ...).
-    depth: Mapped[int] = mapped_column(default=0)
-    notebook_cell_id: Mapped[str64 | None]
-    source_code_id: Mapped[str64] = mapped_column(ForeignKey("source_code.id"))
+    depth: Mapped[int]
+    notebook_cell_id: Mapped[str | None]
+    source_code_id: Mapped[str]
     started_at: Mapped[datetime]
-    duration_ms: Mapped[float | None] = mapped_column(Float)
-    status: Mapped[str16]
-    error_type: Mapped[str255 | None]
-    error_message: Mapped[text | None]
+    duration_ms: Mapped[float | None]
+    status: Mapped[str]
+    error_type: Mapped[str | None]
+    error_message: Mapped[str | None]
     outputs: Mapped[list[Any] | None]
 
     run: Mapped[Run] = relationship(back_populates="cells")
@@ -286,30 +174,26 @@ class Node(Base):
     Single-table inheritance on ``kind``: loading a node returns its subclass.
     """
 
-    __tablename__ = "nodes"
-    __table_args__ = _table_args(
-        Index("ix_nodes_cell_id", "cell_id"),
-        Index("ix_nodes_run_id_name", "run_id", "name"),
-    )
+    __table__ = tables.nodes
     _repr_fields = ("id", "kind", "name", "cell_id", "lineno", "value_type", "value_repr")
 
-    id: Mapped[str16] = mapped_column(primary_key=True, default=lambda: new_id(16))
-    kind: Mapped[str16]
-    run_id: Mapped[str20] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    cell_id: Mapped[str16] = mapped_column(ForeignKey("cells.id", ondelete="CASCADE"))
-    position: Mapped[int] = mapped_column(default=0)
-    name: Mapped[str255]
+    id: Mapped[str]
+    kind: Mapped[str]
+    run_id: Mapped[str]
+    cell_id: Mapped[str]
+    position: Mapped[int]
+    name: Mapped[str]
     lineno: Mapped[int | None]
     col_offset: Mapped[int | None]
     end_lineno: Mapped[int | None]
     end_col_offset: Mapped[int | None]
-    module: Mapped[str255 | None]
-    library_version: Mapped[str64 | None]
+    module: Mapped[str | None]
+    library_version: Mapped[str | None]
     args: Mapped[list[Any] | None]
-    value_type: Mapped[str255 | None]
-    value_repr: Mapped[text | None]
-    value_len: Mapped[int | None] = mapped_column(BigInteger)
-    value_shape: Mapped[str64 | None]
+    value_type: Mapped[str | None]
+    value_repr: Mapped[str | None]
+    value_len: Mapped[int | None]
+    value_shape: Mapped[str | None]
 
     cell: Mapped[Cell] = relationship(back_populates="nodes")
     upstream_edges: Mapped[list[Edge]] = relationship(
@@ -372,50 +256,44 @@ NODE_CLASSES: dict[str, type[Node]] = {
 class Edge(Base):
     """A dependency: ``target`` (a lookup or mutation) uses what ``source`` defined."""
 
-    __tablename__ = "edges"
-    __table_args__ = _table_args(Index("ix_edges_target_id", "target_id"))
+    __table__ = tables.edges
     _repr_fields = ("source_id", "target_id")
 
-    source_id: Mapped[str16] = mapped_column(
-        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
-    )
-    target_id: Mapped[str16] = mapped_column(
-        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
-    )
-    run_id: Mapped[str20] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    source_id: Mapped[str]
+    target_id: Mapped[str]
+    run_id: Mapped[str]
 
-    source: Mapped[Node] = relationship(foreign_keys=[source_id], back_populates="downstream_edges")
-    target: Mapped[Node] = relationship(foreign_keys=[target_id], back_populates="upstream_edges")
+    source: Mapped[Node] = relationship(foreign_keys="Edge.source_id", back_populates="downstream_edges")
+    target: Mapped[Node] = relationship(foreign_keys="Edge.target_id", back_populates="upstream_edges")
 
 
 class Blob(Base):
     """Content-addressed bytes of stored values; large ones live in a file instead."""
 
-    __tablename__ = "blobs"
+    __table__ = tables.blobs
     _repr_fields = ("id", "size", "path")
 
-    id: Mapped[str64] = mapped_column(primary_key=True)  # sha256 hex of the bytes
-    size: Mapped[int] = mapped_column(BigInteger)
+    id: Mapped[str]
+    size: Mapped[int]
     data: Mapped[bytes | None]
-    path: Mapped[text | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    path: Mapped[str | None]
+    created_at: Mapped[datetime]
 
 
 class NodeValue(Base):
     """The value of a node in a run: its metadata and where its bytes are."""
 
-    __tablename__ = "node_values"
-    __table_args__ = _table_args(Index("ix_node_values_node_id", "node_id"))
+    __table__ = tables.node_values
     _repr_fields = ("id", "node_id", "run_id", "value_type", "format", "size", "blob_id")
 
-    id: Mapped[str16] = mapped_column(primary_key=True, default=lambda: new_id(16))
-    node_id: Mapped[str16 | None] = mapped_column(ForeignKey("nodes.id", ondelete="SET NULL"))
-    run_id: Mapped[str20 | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    value_type: Mapped[str255 | None]
-    format: Mapped[str16]
-    size: Mapped[int] = mapped_column(BigInteger)
-    blob_id: Mapped[str64] = mapped_column(ForeignKey("blobs.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[str]
+    node_id: Mapped[str | None]
+    run_id: Mapped[str | None]
+    value_type: Mapped[str | None]
+    format: Mapped[str]
+    size: Mapped[int]
+    blob_id: Mapped[str]
+    created_at: Mapped[datetime]
 
     node: Mapped[Node | None] = relationship(back_populates="values")
     blob: Mapped[Blob] = relationship()
@@ -424,33 +302,26 @@ class NodeValue(Base):
 class Artifact(Base):
     """A data object with lineage: a named, versioned value, or a file version."""
 
-    __tablename__ = "artifacts"
-    __table_args__ = _table_args(
-        UniqueConstraint("kind", "name", "version"),
-        Index("ix_artifacts_run_id", "run_id"),
-        Index("ix_artifacts_sha256", "sha256"),
-    )
+    __table__ = tables.artifacts
     _repr_fields = (
         "id", "kind", "name", "version", "run_id", "cell_id", "node_id", "path", "size",
         "created_at",
     )
 
-    id: Mapped[str16] = mapped_column(primary_key=True, default=lambda: new_id(16))
-    kind: Mapped[str16] = mapped_column(default="value")
-    name: Mapped[str255]
-    version: Mapped[int] = mapped_column(Integer, default=0)
-    run_id: Mapped[str20 | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
-    cell_id: Mapped[str16 | None] = mapped_column(ForeignKey("cells.id", ondelete="SET NULL"))
-    node_id: Mapped[str16 | None] = mapped_column(ForeignKey("nodes.id", ondelete="SET NULL"))
-    node_value_id: Mapped[str16 | None] = mapped_column(
-        ForeignKey("node_values.id", ondelete="SET NULL")
-    )
-    path: Mapped[text | None]
-    sha256: Mapped[str64 | None]
-    size: Mapped[int | None] = mapped_column(BigInteger)
+    id: Mapped[str]
+    kind: Mapped[str]
+    name: Mapped[str]
+    version: Mapped[int]
+    run_id: Mapped[str | None]
+    cell_id: Mapped[str | None]
+    node_id: Mapped[str | None]
+    node_value_id: Mapped[str | None]
+    path: Mapped[str | None]
+    sha256: Mapped[str | None]
+    size: Mapped[int | None]
     mtime: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    created_by_cell_id: Mapped[str16 | None]
+    created_at: Mapped[datetime]
+    created_by_cell_id: Mapped[str | None]
 
     run: Mapped[Run | None] = relationship()
     cell: Mapped[Cell | None] = relationship()
@@ -463,14 +334,13 @@ class Artifact(Base):
 class Library(Base):
     """A library imported by a run, with the version that was loaded."""
 
-    __tablename__ = "libraries"
-    __table_args__ = _table_args(UniqueConstraint("run_id", "name", "version"))
+    __table__ = tables.libraries
     _repr_fields = ("name", "version", "run_id")
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    run_id: Mapped[str20] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    name: Mapped[str255]
-    version: Mapped[str64 | None]
+    id: Mapped[int]
+    run_id: Mapped[str]
+    name: Mapped[str]
+    version: Mapped[str | None]
 
     run: Mapped[Run] = relationship(back_populates="libraries")
 

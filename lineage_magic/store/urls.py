@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
 
 from ..exceptions import InvalidURLError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 ENV_VAR = "LINEAGE_MAGIC_DB_URL"
 HOME_ENV_VAR = "LINEAGE_MAGIC_HOME"
@@ -45,6 +46,18 @@ def resolve_url(explicit: str | None = None, configured: str | None = None) -> s
     return default_url()
 
 
+_URL_SHAPE = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb)(\+\w+)?://", re.IGNORECASE)
+
+
+def check_url_shape(url: str) -> None:
+    """Reject what cannot be a supported database URL, without importing SQLAlchemy."""
+    if not isinstance(url, str) or not _URL_SHAPE.match(url.strip()):
+        raise InvalidURLError(
+            f"not a supported database URL: {mask_text(str(url))!r}; expected e.g. "
+            "'sqlite:///path/to/lineage.db', 'postgresql://user@host/db' or 'mysql://user@host/db'"
+        )
+
+
 def mask_text(text: str) -> str:
     """Hide anything that looks like a password inside a URL in free text."""
     return _PASSWORD_IN_TEXT.sub(r"\1***@", text)
@@ -52,6 +65,9 @@ def mask_text(text: str) -> str:
 
 def parse_url(url: str | URL) -> URL:
     """Parse a URL, apply our default drivers, and reject what cannot work."""
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import ArgumentError
+
     if isinstance(url, URL):
         parsed = url
     else:
@@ -80,8 +96,11 @@ def parse_url(url: str | URL) -> URL:
 
 def mask(url: str | URL) -> str:
     """Render a URL for people: the password is always replaced by ***."""
-    if isinstance(url, URL):
+    if not isinstance(url, str):
         return url.render_as_string(hide_password=True)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):

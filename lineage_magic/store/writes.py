@@ -14,28 +14,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, update
 
-from .models import (
-    Cell,
-    Edge,
-    Library,
-    Node,
-    Run,
-    SourceCode,
-    Transform,
-    User,
-    cell_links,
-    new_id,
-    utcnow,
-)
+from ..ids import new_id, utcnow
+from . import tables
+from .tables import cell_links
 
-users_t: Table = User.__table__  # type: ignore[assignment]
-transforms_t: Table = Transform.__table__  # type: ignore[assignment]
-runs_t: Table = Run.__table__  # type: ignore[assignment]
-cells_t: Table = Cell.__table__  # type: ignore[assignment]
-source_t: Table = SourceCode.__table__  # type: ignore[assignment]
-nodes_t: Table = Node.__table__  # type: ignore[assignment]
-edges_t: Table = Edge.__table__  # type: ignore[assignment]
-libraries_t: Table = Library.__table__  # type: ignore[assignment]
+users_t = tables.users
+transforms_t = tables.transforms
+runs_t = tables.runs
+cells_t = tables.cells
+source_t = tables.source_code
+nodes_t = tables.nodes
+edges_t = tables.edges
+libraries_t = tables.libraries
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

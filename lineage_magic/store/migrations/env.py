@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from lineage_magic.store.models import Base
+from lineage_magic.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only reached by a bare `alembic` call
@@ -10,7 +10,7 @@ if connection is None:  # pragma: no cover - only reached by a bare `alembic` ca
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )

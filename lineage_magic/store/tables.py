@@ -1,0 +1,241 @@
+"""The lineage store's schema as SQLAlchemy Core tables.
+
+This module is the single definition of the schema. The recorder's writer
+thread writes through these tables with Core (no ORM import on the user's
+``%load_ext``); ``models`` maps the ORM classes of the Python API onto them;
+the migrations are checked against this metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from ..ids import new_id, utcnow
+from .types import LongBlob, LongText, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+# Case-sensitive names on MariaDB/MySQL, whose default collation is not.
+TABLE_OPTIONS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+def _id(length: int, **kwargs: Any) -> Column[str]:
+    return Column("id", String(length), primary_key=True, default=lambda: new_id(length), **kwargs)
+
+
+def _created_at() -> Column[Any]:
+    return Column("created_at", UTCDateTime(), nullable=False, default=utcnow)
+
+
+def _fk(name: str, length: int, target: str, *, nullable: bool = True, ondelete: str | None = None,
+        primary_key: bool = False) -> Column[str]:
+    return Column(name, String(length), ForeignKey(target, ondelete=ondelete),
+                  nullable=nullable, primary_key=primary_key)
+
+
+users = Table(
+    "users", metadata,
+    _id(8),
+    Column("handle", String(255), nullable=False, unique=True),
+    _created_at(),
+    **TABLE_OPTIONS,
+)
+
+transforms = Table(
+    "transforms", metadata,
+    _id(12),
+    Column("version", String(16), nullable=False, default="0"),
+    Column("name", String(255), nullable=False),
+    Column("title", LongText),
+    Column("type", String(16), nullable=False, default="notebook"),
+    Column("path", LongText),
+    Column("source_hash", String(64)),
+    _fk("created_by_id", 8, "users.id"),
+    _created_at(),
+    Column("created_by_cell_id", String(16)),
+    Index("ix_transforms_name", "name"),
+    **TABLE_OPTIONS,
+)
+
+runs = Table(
+    "runs", metadata,
+    _id(20),
+    Column("name", String(255)),
+    _fk("transform_id", 12, "transforms.id"),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("status", String(16)),
+    Column("python_version", String(64)),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    _fk("created_by_id", 8, "users.id"),
+    _created_at(),
+    _fk("replay_of_id", 20, "runs.id"),
+    Column("created_by_cell_id", String(16)),
+    Index("ix_runs_transform_id", "transform_id"),
+    Index("ix_runs_started_at", "started_at"),
+    Index("ix_runs_replay_of_id", "replay_of_id"),
+    **TABLE_OPTIONS,
+)
+
+source_code = Table(
+    "source_code", metadata,
+    Column("id", String(64), primary_key=True),  # sha256 hex of the code
+    Column("code", LongText, nullable=False),
+    **TABLE_OPTIONS,
+)
+
+cells = Table(
+    "cells", metadata,
+    _id(16),
+    _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE"),
+    Column("seq", Integer, nullable=False),
+    Column("execution_count", Integer),
+    # 0 for a cell the user ran; 1+ for cells run from inside it (%rerun ...).
+    Column("depth", Integer, nullable=False, default=0),
+    Column("notebook_cell_id", String(64)),
+    _fk("source_code_id", 64, "source_code.id", nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("duration_ms", Float),
+    Column("status", String(16), nullable=False),
+    Column("error_type", String(255)),
+    Column("error_message", LongText),
+    Column("outputs", JSON),
+    UniqueConstraint("run_id", "seq"),
+    Index("ix_cells_source_code_id", "source_code_id"),
+    **TABLE_OPTIONS,
+)
+
+cell_links = Table(
+    "cell_links", metadata,
+    _fk("parent_id", 16, "cells.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    _fk("child_id", 16, "cells.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    Index("ix_cell_links_child_id", "child_id"),
+    **TABLE_OPTIONS,
+)
+
+nodes = Table(
+    "nodes", metadata,
+    _id(16),
+    Column("kind", String(16), nullable=False),
+    _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE"),
+    _fk("cell_id", 16, "cells.id", nullable=False, ondelete="CASCADE"),
+    Column("position", Integer, nullable=False, default=0),
+    Column("name", String(255), nullable=False),
+    Column("lineno", Integer),
+    Column("col_offset", Integer),
+    Column("end_lineno", Integer),
+    Column("end_col_offset", Integer),
+    Column("module", String(255)),
+    Column("library_version", String(64)),
+    Column("args", JSON),
+    Column("value_type", String(255)),
+    Column("value_repr", LongText),
+    Column("value_len", BigInteger),
+    Column("value_shape", String(64)),
+    Index("ix_nodes_cell_id", "cell_id"),
+    Index("ix_nodes_run_id_name", "run_id", "name"),
+    **TABLE_OPTIONS,
+)
+
+edges = Table(
+    "edges", metadata,
+    _fk("source_id", 16, "nodes.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    _fk("target_id", 16, "nodes.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE"),
+    Index("ix_edges_target_id", "target_id"),
+    **TABLE_OPTIONS,
+)
+
+blobs = Table(
+    "blobs", metadata,
+    Column("id", String(64), primary_key=True),  # sha256 hex of the bytes
+    Column("size", BigInteger, nullable=False),
+    Column("data", LongBlob),
+    Column("path", LongText),
+    _created_at(),
+    **TABLE_OPTIONS,
+)
+
+node_values = Table(
+    "node_values", metadata,
+    _id(16),
+    _fk("node_id", 16, "nodes.id", ondelete="SET NULL"),
+    _fk("run_id", 20, "runs.id", ondelete="CASCADE"),
+    Column("value_type", String(255)),
+    Column("format", String(16), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    _fk("blob_id", 64, "blobs.id", nullable=False),
+    _created_at(),
+    Index("ix_node_values_node_id", "node_id"),
+    **TABLE_OPTIONS,
+)
+
+artifacts = Table(
+    "artifacts", metadata,
+    _id(16),
+    Column("kind", String(16), nullable=False, default="value"),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False, default=0),
+    _fk("run_id", 20, "runs.id", ondelete="SET NULL"),
+    _fk("cell_id", 16, "cells.id", ondelete="SET NULL"),
+    _fk("node_id", 16, "nodes.id", ondelete="SET NULL"),
+    _fk("node_value_id", 16, "node_values.id", ondelete="SET NULL"),
+    Column("path", LongText),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("mtime", UTCDateTime()),
+    _created_at(),
+    Column("created_by_cell_id", String(16)),
+    UniqueConstraint("kind", "name", "version"),
+    Index("ix_artifacts_run_id", "run_id"),
+    Index("ix_artifacts_sha256", "sha256"),
+    **TABLE_OPTIONS,
+)
+
+run_inputs = Table(
+    "run_inputs", metadata,
+    _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    _fk("artifact_id", 16, "artifacts.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    Index("ix_run_inputs_artifact_id", "artifact_id"),
+    **TABLE_OPTIONS,
+)
+
+run_outputs = Table(
+    "run_outputs", metadata,
+    _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    _fk("artifact_id", 16, "artifacts.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    Index("ix_run_outputs_artifact_id", "artifact_id"),
+    **TABLE_OPTIONS,
+)
+
+libraries = Table(
+    "libraries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE"),
+    Column("name", String(255), nullable=False),
+    Column("version", String(64)),
+    UniqueConstraint("run_id", "name", "version"),
+    **TABLE_OPTIONS,
+)
