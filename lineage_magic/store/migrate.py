@@ -38,8 +38,14 @@ def alembic_config(conn: Connection):  # noqa: ANN201 - alembic is imported lazi
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
-    """Upgrade the schema under a lock; returns (revision before, revision after)."""
+def upgrade(engine: Engine, revision: str = "head", *, run_scripts: bool = False) -> tuple[str | None, str]:
+    """Upgrade the schema under a lock; returns (revision before, revision after).
+
+    An empty database gets the current schema straight from the table
+    definitions, stamped with the head revision (Alembic's advice for new
+    databases, and no Alembic import); older databases run the migration
+    scripts. ``run_scripts`` runs the scripts even on an empty database.
+    """
     try:
         with engine.connect() as probe:
             before = current_revision(probe)
@@ -51,7 +57,9 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
                 _lock(conn)
                 # Another process may have upgraded while we waited for the lock.
                 before = current_revision(conn)
-                if before != HEAD_REVISION or revision != "head":
+                if before is None and revision == "head" and not run_scripts:
+                    _create_current_schema(conn)
+                elif before != HEAD_REVISION or revision != "head":
                     from alembic import command
 
                     command.upgrade(alembic_config(conn), revision)
@@ -64,6 +72,18 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     if after is None:
         raise MigrationError(f"the lineage store at {mask(engine.url)} has no schema version")
     return before, after
+
+
+def _create_current_schema(conn: Connection) -> None:
+    from sqlalchemy import Column, MetaData, String, Table
+
+    from .tables import metadata
+
+    metadata.create_all(conn)
+    version = Table("alembic_version", MetaData(), Column("version_num", String(32), primary_key=True))
+    version.create(conn, checkfirst=True)
+    conn.execute(version.delete())
+    conn.execute(version.insert().values(version_num=HEAD_REVISION))
 
 
 def _lock(conn: Connection) -> None:

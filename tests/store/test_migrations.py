@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -18,8 +20,10 @@ def test_head_constant_matches_shipped_scripts() -> None:
     assert script.get_current_head() == migrate.HEAD_REVISION
 
 
-def test_empty_database_upgrades_to_head_with_no_autogenerate_diff(db_url: str) -> None:
-    store = Store(db_url)
+@pytest.mark.parametrize("run_scripts", [True, False], ids=["scripts", "create_all"])
+def test_empty_database_upgrades_to_head_with_no_autogenerate_diff(db_url: str, run_scripts: bool) -> None:
+    store = Store(db_url, upgrade=False)
+    migrate.upgrade(store.engine, run_scripts=run_scripts)
     try:
         with store.engine.connect() as conn:
             assert migrate.current_revision(conn) == migrate.HEAD_REVISION
@@ -36,7 +40,7 @@ def test_empty_database_upgrades_to_head_with_no_autogenerate_diff(db_url: str) 
 def test_upgrade_is_idempotent_and_reports_revisions(db_url: str) -> None:
     store = Store(db_url, upgrade=False)
     try:
-        assert migrate.upgrade(store.engine) == (None, migrate.HEAD_REVISION)
+        assert migrate.upgrade(store.engine, run_scripts=True) == (None, migrate.HEAD_REVISION)
         assert migrate.upgrade(store.engine) == (migrate.HEAD_REVISION, migrate.HEAD_REVISION)
     finally:
         store.dispose()
