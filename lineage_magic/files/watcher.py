@@ -1,0 +1,421 @@
+"""Which files a cell opened: one audit hook per process, one watcher per shell.
+
+``sys.addaudithook`` cannot be undone, so the first watcher installs a single
+hook and every watcher registers with it while one of its cells executes.
+The hook does almost nothing: it compares the event name, checks that some
+cell is recording and that the current thread is not one of ours, and adds
+the event's ``(path, mode, flags)`` tuple to the recording cell's set. Paths
+are resolved, filtered and classified later, off the user's thread.
+
+An audit hook that raises aborts the operation it audits (the user's
+``open``), so nothing may escape it: the only call that can fail (hashing an
+exotic path object) falls back to a slower path, and whatever fails there is
+counted, not raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import site
+import sys
+import sysconfig
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_HASH_BYTES = 100 * 2**20
+"""Files larger than this are recorded with size and mtime only (no sha256)."""
+
+HASH_WAIT_S = 600.0
+"""How long the writer waits for a cell's files to be hashed before giving up on them."""
+
+# Reads of these are the import system loading code, not data.
+IMPORT_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".pth")
+SYSTEM_PREFIXES = ("/proc/", "/dev/", "/sys/")
+
+_RENAMED = "rename"
+
+
+class _Dispatch:
+    """The hook's only state: where events go now (None when no cell records)."""
+
+    __slots__ = ("sink", "watchers", "installed", "errors")
+
+    def __init__(self) -> None:
+        self.sink: Callable[[Any], None] | None = None
+        self.watchers: tuple[FileWatcher, ...] = ()
+        self.installed = False
+        self.errors = 0
+
+
+# Process-wide by necessity: audit hooks are process-wide and cannot be removed.
+_dispatch = _Dispatch()
+_quiet = threading.local()
+_lock = threading.Lock()
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open":
+        sink = _dispatch.sink
+        if sink is not None and not _quiet.__dict__:
+            try:
+                sink(args)
+            except Exception:  # noqa: BLE001 - raising here would abort the user's open()
+                _slow_open(args)
+    elif event == "os.chdir" or event == "os.rename":
+        if _dispatch.sink is not None and not _quiet.__dict__:
+            try:
+                for watcher in _dispatch.watchers:
+                    watcher._on_event(event, args)
+            except Exception:  # noqa: BLE001 - raising here would abort the user's call
+                _dispatch.errors += 1
+
+
+def _slow_open(args: tuple[Any, ...]) -> None:
+    """An unhashable path object: record its string form instead."""
+    try:
+        path = os.fspath(args[0])
+        for watcher in _dispatch.watchers:
+            watcher._on_event("open", (path, *args[1:]))
+    except Exception:  # noqa: BLE001 - raising here would abort the user's open()
+        _dispatch.errors += 1
+
+
+def _install_hook() -> None:
+    with _lock:
+        if not _dispatch.installed:
+            sys.addaudithook(_audit)
+            _dispatch.installed = True
+
+
+def _publish() -> None:
+    """Point the hook at the recording watchers' current sets (call under _lock)."""
+    watchers = tuple(w for w in _dispatch.watchers if w._stack)
+    _dispatch.watchers = watchers
+    if not watchers:
+        _dispatch.sink = None
+    elif len(watchers) == 1:
+        _dispatch.sink = watchers[0]._stack[-1].events[-1][1].add
+    else:
+        sinks = [w._stack[-1].events[-1][1].add for w in watchers]
+
+        def fan_out(args: Any) -> None:
+            for add in sinks:
+                add(args)
+
+        _dispatch.sink = fan_out
+
+
+def mark_quiet() -> None:
+    """Never record opens made by the current thread (our writer and hashing threads)."""
+    _quiet.on = True
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Do not record opens made by this thread inside the block."""
+    was = _quiet.__dict__.get("on")
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        if was is None:
+            del _quiet.on
+
+
+def hook_errors() -> int:
+    """How many audit events the hook could not record (never raised to the user)."""
+    return _dispatch.errors
+
+
+@dataclass
+class _CellFrame:
+    key: str
+    # One (cwd, events) segment per working directory the cell was in.
+    events: list[tuple[str | None, set[Any]]]
+
+
+@dataclass
+class CellTouches:
+    """The raw open events of one cell, handed from the user's thread to a worker."""
+
+    key: str
+    segments: list[tuple[str | None, list[Any]]]
+    end_cwd: str
+
+    def __len__(self) -> int:
+        return sum(len(events) for _, events in self.segments)
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A file a cell opened, resolved to an absolute path, and how it used it."""
+
+    path: str
+    read: bool
+    written: bool
+
+
+@dataclass
+class IgnoreRules:
+    """Paths that are never user data: the interpreter, IPython, Jupyter, our store."""
+
+    prefixes: tuple[str, ...]
+    import_suffixes: tuple[str, ...] = IMPORT_SUFFIXES
+
+    def ignored(self, path: str, *, read_only: bool) -> bool:
+        """Whether an open of ``path`` (absolute, normalised) is ours or the system's."""
+        if path.startswith(self.prefixes):
+            return True
+        return read_only and path.endswith(self.import_suffixes)
+
+
+def default_ignore_rules(store_paths: Iterable[str | os.PathLike[str]] = (),
+                         cwd: str | None = None) -> IgnoreRules:
+    """Ignore rules for this interpreter, plus the given lineage store files and dirs."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    broad: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    narrow: list[str] = []
+    for name in ("stdlib", "platstdlib", "purelib", "platlib", "include", "platinclude"):
+        with contextlib.suppress(KeyError):
+            narrow.append(sysconfig.get_paths()[name])
+    with contextlib.suppress(AttributeError):
+        narrow.extend(site.getsitepackages())
+    with contextlib.suppress(AttributeError):
+        narrow.append(site.getusersitepackages())
+    narrow.extend(_tool_dirs())
+    prefixes: list[str] = []
+    for entry in broad:
+        directory = _as_dir(entry)
+        # A prefix that contains the working directory (sys.prefix=/usr/local, a
+        # project in /usr/local/src) would hide the user's own files.
+        if directory and not (cwd + os.sep).startswith(directory):
+            prefixes.append(directory)
+    prefixes.extend(d for d in map(_as_dir, narrow) if d)
+    prefixes.extend(SYSTEM_PREFIXES)
+    prefixes.append(os.path.join(tempfile.gettempdir(), "ipykernel_"))
+    for entry in store_paths:
+        text = os.path.abspath(os.fspath(entry))
+        if os.path.isdir(text):
+            text = _as_dir(text) or text
+        # A file prefix also covers SQLite's -wal, -shm and -journal files.
+        prefixes.append(text)
+    return IgnoreRules(tuple(dict.fromkeys(p for p in prefixes if p)))
+
+
+def _as_dir(path: str | None) -> str | None:
+    if not path:
+        return None
+    text = os.path.normpath(os.path.abspath(os.path.expanduser(path)))
+    if text == os.sep:
+        return None
+    return text + os.sep
+
+
+def _tool_dirs() -> list[str]:
+    """IPython's, Jupyter's and matplotlib's own directories."""
+    dirs: list[str] = []
+    try:
+        from IPython.paths import get_ipython_dir
+
+        dirs.append(get_ipython_dir())
+    except ImportError:
+        log.debug("IPython not importable; its directory is not ignored")
+    try:
+        from jupyter_core import paths as jpaths
+
+        dirs.extend([jpaths.jupyter_runtime_dir(), jpaths.jupyter_config_dir(), jpaths.jupyter_data_dir()])
+    except ImportError:
+        log.debug("jupyter_core not importable; Jupyter's directories are not ignored")
+    home = Path.home()
+    dirs.extend(str(home / sub) for sub in (".cache/matplotlib", ".config/matplotlib", ".matplotlib", ".cache/fontconfig"))
+    if os.environ.get("MPLCONFIGDIR"):
+        dirs.append(os.environ["MPLCONFIGDIR"])
+    return dirs
+
+
+def classify(touches: CellTouches, rules: IgnoreRules) -> list[Touch]:
+    """Resolve, filter and de-duplicate a cell's open events into files read / written."""
+    found: dict[str, list[bool]] = {}
+    for cwd, events in touches.segments:
+        base = cwd if cwd is not None else touches.end_cwd
+        for args in events:
+            path = _path_text(args[0])
+            if path is None:
+                continue
+            if not os.path.isabs(path):
+                path = os.path.join(base, path)
+            path = os.path.normpath(path)
+            written = _is_write(args[1], args[2] if len(args) > 2 else None)
+            if rules.ignored(path, read_only=not written):
+                continue
+            seen = found.setdefault(path, [False, False])
+            seen[1 if written else 0] = True
+    return [Touch(path, read, written) for path, (read, written) in found.items()]
+
+
+def _path_text(raw: Any) -> str | None:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, int):
+        return None  # open(fd): the os.open that made the fd was seen already
+    try:
+        return os.fsdecode(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_write(mode: Any, flags: Any) -> bool:
+    if isinstance(flags, int):
+        return (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & (os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+    if isinstance(mode, str):
+        return mode == _RENAMED or any(c in mode for c in "wax+")
+    return False
+
+
+class FileWatcher:
+    """Collects the files each recorded cell of one shell opens, for the recorder."""
+
+    def __init__(self, rules: IgnoreRules, *, max_hash_bytes: int = MAX_HASH_BYTES) -> None:
+        from .hashing import Hasher
+
+        self.rules = rules
+        self.hasher = Hasher(max_hash_bytes)
+        self.failures = 0
+        self._stack: list[_CellFrame] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._closed = False
+        _install_hook()
+
+    @classmethod
+    def for_recorder(cls, recorder: Any, url: Any) -> FileWatcher:
+        """A watcher that ignores the recorder's store (SQLite file, blob dir)."""
+        store_paths: list[str] = []
+        database = getattr(url, "database", None)
+        if url is not None and url.get_backend_name() == "sqlite" and database and database != ":memory:":
+            db = os.path.abspath(os.path.expanduser(database))
+            store_paths += [db, os.path.join(os.path.dirname(db), "blobs")]
+        if getattr(recorder, "blob_dir", ""):
+            store_paths.append(os.path.expanduser(recorder.blob_dir))
+        from ..store.urls import default_home
+
+        store_paths.append(str(default_home()))
+        limit = getattr(recorder, "max_hash_bytes", MAX_HASH_BYTES)
+        return cls(default_ignore_rules(store_paths), max_hash_bytes=limit)
+
+    # -- user thread -------------------------------------------------------
+
+    def begin(self, key: str) -> None:
+        """Start recording the opens of cell ``key`` (nested cells stack)."""
+        if self._closed:
+            return
+        self._stack.append(_CellFrame(key, [(_cwd(), set())]))
+        with _lock:
+            if self not in _dispatch.watchers:
+                _dispatch.watchers = (*_dispatch.watchers, self)
+            _publish()
+
+    def end(self, key: str) -> CellTouches | None:
+        """Stop recording cell ``key``; its raw events, or None if it opened nothing."""
+        index = next((i for i in range(len(self._stack) - 1, -1, -1) if self._stack[i].key == key), None)
+        if index is None:
+            return None
+        frame = self._stack[index]
+        del self._stack[index:]
+        with _lock:
+            _publish()
+        segments = [(cwd, list(events)) for cwd, events in frame.events if events]
+        if not segments:
+            return None
+        return CellTouches(key, segments, _cwd() or "/")
+
+    def write_item(self, touches: CellTouches, run_id: str) -> Callable[[Any], None]:
+        """Start hashing a cell's files now; a writer item that records them."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="lineage-files", initializer=mark_quiet)
+        future: Future[list[Any]] = self._pool.submit(self._prepare, touches)
+        cell_key = touches.key
+
+        def files_item(conn: Any) -> None:
+            from .writes import write_file_accesses
+
+            mark_quiet()
+            try:
+                accesses = future.result(timeout=HASH_WAIT_S)
+            except FutureTimeout:
+                self.failures += 1
+                log.error("lineage_magic: hashing the files of cell %s took too long; not recorded", cell_key)
+                return
+            except Exception as err:  # noqa: BLE001 - a bug here must not stop the writer thread
+                self.failures += 1
+                log.error("lineage_magic: could not inspect the files of cell %s: %r", cell_key, err, exc_info=err)
+                return
+            write_file_accesses(conn, run_id, cell_key, accesses)
+
+        return files_item
+
+    def close(self) -> None:
+        """Stop recording; hashing already started still finishes for the writer."""
+        self._closed = True
+        self._stack.clear()
+        with _lock:
+            _dispatch.watchers = tuple(w for w in _dispatch.watchers if w is not self)
+            _publish()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+    # -- any thread (from the audit hook) -----------------------------------
+
+    def _on_event(self, event: str, args: tuple[Any, ...]) -> None:
+        if not self._stack:
+            return
+        frame = self._stack[-1]
+        if event == "open":
+            frame.events[-1][1].add(args)
+        elif event == "os.rename":
+            frame.events[-1][1].add((_path_text(args[1]), _RENAMED, None))
+        elif event == "os.chdir":
+            target = _path_text(args[0])
+            cwd = frame.events[-1][0]
+            if target is not None and cwd is not None:
+                new_cwd: str | None = os.path.normpath(os.path.join(cwd, target))
+            else:
+                new_cwd = None  # fchdir: resolved against the cwd at the end of the cell
+            frame.events.append((new_cwd, set()))
+            with _lock:
+                _publish()
+
+    # -- hashing thread ----------------------------------------------------
+
+    def _prepare(self, touches: CellTouches) -> list[Any]:
+        from .writes import FileAccess
+
+        accesses = []
+        for touch in classify(touches, self.rules):
+            state = self.hasher.state(touch.path)
+            if state is None:
+                continue  # deleted again, a directory, a device: not a data file
+            accesses.append(FileAccess(touch.path, touch.read, touch.written, state.sha256, state.size, state.mtime))
+        return accesses
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+__all__ = [
+    "MAX_HASH_BYTES", "CellTouches", "FileWatcher", "IgnoreRules", "Touch", "classify",
+    "default_ignore_rules", "hook_errors", "mark_quiet", "quiet",
+]
