@@ -19,11 +19,13 @@ from sqlalchemy import Select, and_, literal, or_, select
 from .. import context
 from ..exceptions import InvalidQueryError
 from ..store.engine import Store
-from ..store.models import Artifact, Run, run_inputs, run_outputs
+from ..store import tables
+from ..store.models import Run
+from ..store.tables import run_inputs, run_outputs
 from .writes import FILE_KIND, artifact_name
 
-_a = Artifact.__table__.c  # type: ignore[attr-defined]
-_runs = Run.__table__  # type: ignore[attr-defined]
+_a = tables.artifacts.c
+_runs = tables.runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ def _edges(*, up: bool, kinds: tuple[str, ...] | None) -> tuple[Select[Any], Any
                    producer.c.started_at <= consumer.c.finished_at))
     )
     if kinds is not None:
-        art = Artifact.__table__.alias("art")  # type: ignore[attr-defined]
+        art = tables.artifacts.alias("art")
         stmt = stmt.join(art, art.c.id == ri.c.artifact_id).where(art.c.kind.in_(kinds))
     return stmt, near, far
 
@@ -167,6 +169,11 @@ def file_history(path: str | os.PathLike[str], store: Store | None = None) -> li
         ids = [r.id for r in rows]
         writers = _accesses(conn, run_outputs, ids)
         readers = _accesses(conn, run_inputs, ids)
+    # An artifact remembers one cell: the first that recorded it, a reader only
+    # when that run did not also write it.
+    for artifact_id, accesses in readers.items():
+        writer_runs = {w.run_id for w in writers.get(artifact_id, ())}
+        accesses[:] = [Access(r.run_id, None, r.started_at) if r.run_id in writer_runs else r for r in accesses]
     return [
         FileVersion(
             path=r.path or name, version=r.version, sha256=r.sha256, size=r.size, mtime=r.mtime,
@@ -180,7 +187,7 @@ def file_history(path: str | os.PathLike[str], store: Store | None = None) -> li
 def _accesses(conn: Any, link: Any, ids: list[str]) -> dict[str, list[Access]]:
     if not ids:
         return {}
-    first = Artifact.__table__.alias("first")  # type: ignore[attr-defined]
+    first = tables.artifacts.alias("first")
     stmt = (
         select(link.c.artifact_id, link.c.run_id, first.c.cell_id, first.c.run_id.label("first_run"),
                _runs.c.started_at)

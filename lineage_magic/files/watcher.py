@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import site
 import sys
 import sysconfig
@@ -26,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ IMPORT_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".pth")
 SYSTEM_PREFIXES = ("/proc/", "/dev/", "/sys/")
 
 _RENAMED = "rename"
+_SQLITE_FILE = re.compile(r"^sqlite(\+\w+)?:///(?P<path>[^?]*)")
 
 
 class _Dispatch:
@@ -182,7 +184,8 @@ class IgnoreRules:
 def default_ignore_rules(store_paths: Iterable[str | os.PathLike[str]] = (),
                          cwd: str | None = None) -> IgnoreRules:
     """Ignore rules for this interpreter, plus the given lineage store files and dirs."""
-    cwd = os.path.abspath(cwd or os.getcwd())
+    cwd = cwd or _cwd()
+    here = os.path.abspath(cwd) + os.sep if cwd else None
     broad: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     narrow: list[str] = []
     for name in ("stdlib", "platstdlib", "purelib", "platlib", "include", "platinclude"):
@@ -198,7 +201,7 @@ def default_ignore_rules(store_paths: Iterable[str | os.PathLike[str]] = (),
         directory = _as_dir(entry)
         # A prefix that contains the working directory (sys.prefix=/usr/local, a
         # project in /usr/local/src) would hide the user's own files.
-        if directory and not (cwd + os.sep).startswith(directory):
+        if directory and not (here and here.startswith(directory)):
             prefixes.append(directory)
     prefixes.extend(d for d in map(_as_dir, narrow) if d)
     prefixes.extend(SYSTEM_PREFIXES)
@@ -286,6 +289,9 @@ class FileWatcher:
     """Collects the files each recorded cell of one shell opens, for the recorder."""
 
     def __init__(self, rules: IgnoreRules, *, max_hash_bytes: int = MAX_HASH_BYTES) -> None:
+        # Imported here, on the user's thread: the hashing and writer threads
+        # must never be the first to import a module.
+        from . import writes  # noqa: F401
         from .hashing import Hasher
 
         self.rules = rules
@@ -297,18 +303,17 @@ class FileWatcher:
         _install_hook()
 
     @classmethod
-    def for_recorder(cls, recorder: Any, url: Any) -> FileWatcher:
-        """A watcher that ignores the recorder's store (SQLite file, blob dir)."""
-        store_paths: list[str] = []
-        database = getattr(url, "database", None)
-        if url is not None and url.get_backend_name() == "sqlite" and database and database != ":memory:":
-            db = os.path.abspath(os.path.expanduser(database))
+    def for_recorder(cls, recorder: Any, url: str) -> FileWatcher:
+        """A watcher for a recorder that ignores its store (SQLite file, blob dir, home)."""
+        from ..store.urls import default_home
+
+        store_paths: list[str] = [str(default_home())]
+        match = _SQLITE_FILE.match(str(url))
+        if match and match["path"] and match["path"] != ":memory:":
+            db = os.path.abspath(os.path.expanduser(match["path"]))
             store_paths += [db, os.path.join(os.path.dirname(db), "blobs")]
         if getattr(recorder, "blob_dir", ""):
             store_paths.append(os.path.expanduser(recorder.blob_dir))
-        from ..store.urls import default_home
-
-        store_paths.append(str(default_home()))
         limit = getattr(recorder, "max_hash_bytes", MAX_HASH_BYTES)
         return cls(default_ignore_rules(store_paths), max_hash_bytes=limit)
 

@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..store.models import Artifact, cell_links, new_id, run_inputs, run_outputs, utcnow
+from ..ids import new_id, utcnow
+from ..store import tables
+from ..store.tables import cell_links, run_inputs, run_outputs
 from ..store.writes import insert_ignore
 
 FILE_KIND = "file"
@@ -28,7 +30,7 @@ NAME_MAX = 255
 CHUNK = 400
 VERSION_ATTEMPTS = 3
 
-artifacts_t: Table = Artifact.__table__  # type: ignore[assignment]
+artifacts_t: Table = tables.artifacts
 
 
 @dataclass(frozen=True, slots=True)

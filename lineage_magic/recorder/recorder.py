@@ -94,6 +94,7 @@ class LineageMagic(Configurable):
         self._runtime_nodes: dict[tuple[str, str], str] = {}
         self._warned: str | None = None
         self._hooks: list[tuple[str, Callable[..., None]]] = []
+        self.files: Any = None  # lineage_magic.files.FileWatcher while recording
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -110,6 +111,9 @@ class LineageMagic(Configurable):
         self.store_url = mask_text(target)
         context.choose(target)
         self.writer = BackgroundWriter(lambda: context.open_store(target), max_queue=self.max_queue)
+        from ..files.watcher import FileWatcher
+
+        self.files = FileWatcher.for_recorder(self, target)
         context.register_flusher(self)
         self._begin_run()
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
@@ -149,6 +153,9 @@ class LineageMagic(Configurable):
 
     def finish(self, status: str = "finished", timeout: float = 10.0) -> bool:
         """Finish the run, write everything queued, and stop the writer."""
+        if self.files is not None:
+            self.files.close()
+            self.files = None
         for event, callback in self._hooks:
             try:
                 self.shell.events.unregister(event, callback)
@@ -212,6 +219,8 @@ class LineageMagic(Configurable):
             self._stack.append(
                 _Frame(new_id(16), raw, getattr(info, "cell_id", None), _now(), time.perf_counter(), snapshot)
             )
+            if self.files is not None:
+                self.files.begin(self._stack[-1].key)
         except Exception as err:  # noqa: BLE001 - the user's cell must run regardless
             self._hook_failed(err)
 
@@ -220,9 +229,12 @@ class LineageMagic(Configurable):
         try:
             self._report_degraded()
             frame = self._stack.pop() if self._stack else self._frame_from_result(result)
+            touched = self.files.end(frame.key) if frame is not None and self.files is not None else None
             if frame is None or self.paused or self.writer is None:
                 return
             self._record(frame, result, depth=len(self._stack))
+            if touched is not None:
+                self.writer.put(self.files.write_item(touched, self.run_id))
         except Exception as err:  # noqa: BLE001 - the user's cell must run regardless
             self._hook_failed(err)
 

@@ -1,0 +1,167 @@
+"""The files a recorded cell opens become versioned file artifacts of its run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+import lineage_magic as lm
+from lineage_magic.files import watcher
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_open_write_then_read_in_another_cell(fshell) -> None:  # noqa: ANN001
+    fshell.run("with open('a.txt', 'w') as f:\n    f.write('hello')")
+    writer_cell = fshell.last_cell_id()
+    fshell.run("with open('a.txt') as f: text = f.read()")
+    reader_cell = fshell.last_cell_id()
+    found = fshell.files()
+    assert set(found) == {("a.txt", "write"), ("a.txt", "read")}
+    written = found[("a.txt", "write")]
+    assert written.sha256 == _sha(fshell.workdir / "a.txt")
+    assert written.size == 5 and written.version == 0
+    # Same content read back: the same artifact, not a new version.
+    assert found[("a.txt", "read")].artifact_id == written.artifact_id
+    (version,) = fshell.history("a.txt")
+    assert [w.cell_id for w in version.written_by] == [writer_cell]
+    assert [r.run_id for r in version.read_by] == [fshell.run_id]
+    assert not version.external
+    # The reading cell depends on the cell that wrote the file.
+    with lm.Session() as ss:
+        parents = [p.id for p in ss.get(lm.Cell, reader_cell).parents]
+    assert writer_cell in parents
+
+
+def test_pathlib_and_numpy_directions_and_hashes(fshell) -> None:  # noqa: ANN001
+    np = pytest.importorskip("numpy")
+    np.save(fshell.workdir / "given.npy", np.arange(4))
+    (fshell.workdir / "given.txt").write_text("external")
+    fshell.run("import pathlib\npathlib.Path('p.txt').write_text('via pathlib')")
+    fshell.run("import numpy as np\nnp.save('arr.npy', np.arange(10))")
+    fshell.run("a = np.load('given.npy')\nb = pathlib.Path('given.txt').read_text()")
+    found = fshell.files()
+    assert set(found) == {("p.txt", "write"), ("arr.npy", "write"), ("given.npy", "read"), ("given.txt", "read")}
+    for (name, _), f in found.items():
+        assert f.sha256 == _sha(fshell.workdir / name)
+        assert f.size == (fshell.workdir / name).stat().st_size
+    assert found[("given.npy", "read")].external and found[("given.txt", "read")].external
+    assert not found[("arr.npy", "write")].external
+
+
+def test_os_open_flags_and_relative_paths_after_chdir(fshell) -> None:  # noqa: ANN001
+    (fshell.workdir / "sub").mkdir()
+    fshell.run(
+        "import os\n"
+        "fd = os.open('raw.bin', os.O_WRONLY | os.O_CREAT)\n"
+        "os.write(fd, b'xyz'); os.close(fd)\n"
+        "os.chdir('sub')\n"
+        "with open('inner.txt', 'a') as f: f.write('appended')\n"
+        "os.chdir('..')\n"
+    )
+    found = fshell.files()
+    assert set(found) == {("raw.bin", "write"), (os.path.join("sub", "inner.txt"), "write")}
+
+
+def test_new_content_is_a_new_version_and_old_content_reuses_its_version(fshell) -> None:  # noqa: ANN001
+    fshell.run("with open('v.txt', 'w') as f: f.write('one')")
+    fshell.run("with open('v.txt', 'w') as f: f.write('two')")
+    fshell.run("with open('v.txt', 'w') as f: f.write('one')")
+    history = fshell.history("v.txt")
+    assert [v.version for v in history] == [0, 1]
+    assert [v.sha256 for v in history] == [hashlib.sha256(b).hexdigest() for b in (b"one", b"two")]
+    assert len(history[0].written_by) == 1  # one run, linked once
+
+
+def test_read_and_rewrite_in_one_cell_reads_the_previous_version(fshell) -> None:  # noqa: ANN001
+    fshell.run("with open('d.csv', 'w') as f: f.write('a\\n1\\n')")
+    fshell.run("with open('d.csv') as f: s = f.read()\nwith open('d.csv', 'w') as f: f.write(s + '2\\n')")
+    v0, v1 = fshell.history("d.csv")
+    assert v0.read_by and v1.written_by
+    assert v1.sha256 == _sha(fshell.workdir / "d.csv")
+
+
+def test_interpreter_ipython_and_store_files_are_ignored(fshell, tmp_path) -> None:  # noqa: ANN001
+    fshell.run("import json, email.mime.text, importlib, sys\nimportlib.reload(json)")
+    fshell.run("import os\nos.listdir('/proc/self')\nwith open('/proc/self/status') as f: f.read()\nwith open('/dev/null') as f: f.read()")
+    fshell.recorder.flush()
+    fshell.run(f"with open({str(tmp_path / 'lineage.db')!r}, 'rb') as f: f.read(10)")
+    fshell.run("from IPython.paths import get_ipython_dir\nimport os, glob\n"
+               "[open(p, 'rb').close() for p in glob.glob(os.path.join(get_ipython_dir(), '**'), recursive=True) if os.path.isfile(p)][:0]")
+    fshell.run("import tempfile, os\nd = os.path.join(tempfile.gettempdir(), 'ipykernel_4242')\nos.makedirs(d, exist_ok=True)\n"
+               "with open(os.path.join(d, 'x.py'), 'w') as f: f.write('1')")
+    assert fshell.files() == {}
+
+
+def test_failed_opens_directories_and_deleted_files_are_not_recorded(fshell) -> None:  # noqa: ANN001
+    fshell.run("import os\ntry:\n    open('missing.txt').close()\nexcept FileNotFoundError:\n    pass\n"
+               "with open('tmp.txt', 'w') as f: f.write('x'); os.remove('tmp.txt')\nfd = os.open('.', os.O_RDONLY); os.close(fd)")
+    assert fshell.files() == {}
+
+
+def test_file_above_the_hash_cap_has_size_and_mtime_only(fshell) -> None:  # noqa: ANN001
+    fshell.recorder.files.hasher.max_bytes = 1000
+    fshell.run("with open('big.bin', 'wb') as f: f.write(b'0' * 5000)\nwith open('small.bin', 'wb') as f: f.write(b'0' * 10)")
+    big = fshell.history("big.bin")[0]
+    assert big.sha256 is None and big.size == 5000 and big.mtime is not None
+    assert fshell.history("small.bin")[0].sha256 is not None
+    # Unchanged: reused by size and mtime; rewritten: a new version.
+    fshell.run("with open('big.bin', 'rb') as f: f.read()")
+    assert len(fshell.history("big.bin")) == 1
+    fshell.run("import os, time\nwith open('big.bin', 'wb') as f: f.write(b'1' * 6000)\nos.utime('big.bin', (time.time() + 5,) * 2)")
+    assert [v.size for v in fshell.history("big.bin")] == [5000, 6000]
+
+
+def test_nothing_recorded_between_cells_or_while_paused(fshell) -> None:  # noqa: ANN001
+    (fshell.workdir / "outside.txt").write_text("not in a cell")
+    fshell.run("%lineage pause")
+    fshell.run("with open('paused.txt', 'w') as f: f.write('x')")
+    fshell.run("%lineage resume")
+    assert fshell.files() == {}
+    assert watcher._dispatch.sink is None
+
+
+def test_opens_from_threads_started_by_the_cell_are_recorded(fshell) -> None:  # noqa: ANN001
+    fshell.run("import threading, pathlib\nt = threading.Thread(target=lambda: pathlib.Path('t.txt').write_text('x'))\nt.start(); t.join()")
+    assert ("t.txt", "write") in fshell.files()
+
+
+def test_nested_cells_record_their_own_files(fshell) -> None:  # noqa: ANN001
+    fshell.run("import pathlib\nwith open('outer_before.txt', 'w') as f: f.write('1')\n"
+               "get_ipython().run_cell(\"pathlib.Path('inner.txt').write_text('2')\", store_history=True)\n"
+               "with open('outer_after.txt', 'w') as f: f.write('3')")
+    fshell.recorder.flush()
+    with lm.Session() as ss:
+        by_name = {
+            os.path.basename(a.path): a.cell_id
+            for a in ss.select(lm.Artifact, kind="file").all()
+        }
+    assert set(by_name) == {"outer_before.txt", "inner.txt", "outer_after.txt"}
+    assert by_name["outer_before.txt"] == by_name["outer_after.txt"] != by_name["inner.txt"]
+
+
+def test_unhashable_path_objects_never_break_open(fshell) -> None:  # noqa: ANN001
+    fshell.run(
+        "import os\n"
+        "class P:\n"
+        "    __hash__ = None\n"
+        "    def __init__(self, p): self.p = p\n"
+        "    def __fspath__(self): return self.p\n"
+        "    def __eq__(self, other): return False\n"
+        "import io\n"
+        "with io.FileIO(P('odd.txt'), 'w') as f:\n"
+        "    f.write(b'odd')\n"
+    )
+    assert ("odd.txt", "write") in fshell.files()
+
+
+def test_unload_removes_the_watcher(fshell) -> None:  # noqa: ANN001
+    fshell.run("%unload_ext lineage_magic")
+    assert watcher._dispatch.watchers == () and watcher._dispatch.sink is None
+    fshell.run("with open('after.txt', 'w') as f: f.write('x')")
+    fshell.run("%load_ext lineage_magic")
