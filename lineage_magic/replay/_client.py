@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from nbclient import NotebookClient
+from nbclient.util import run_sync
 
 
 class LineageClient(NotebookClient):
@@ -50,3 +51,7 @@ class LineageClient(NotebookClient):
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         finally:
             self._current_cell_id = None
+
+    # nbclient binds its synchronous wrappers to its own coroutines: rebind to ours.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+    execute_cell = run_sync(async_execute_cell)

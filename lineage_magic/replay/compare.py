@@ -23,6 +23,8 @@ _TMP_ROOTS = sorted({re.escape(tempfile.gettempdir().rstrip("/")), "/tmp", "/var
 DEFAULT_MASKS: tuple[Mask, ...] = (
     # The extension's own notice names the run being recorded: new in every run.
     ("lineage-notice", r"lineage_magic: recording run \w+ into [^\n]*\n?", ""),
+    # %%writefile says "Overwriting" when the file is there from the recorded run.
+    ("writefile", r"(?m)^Overwriting (?=\S)", "Writing "),
     # "<Foo object at 0x7f3a...>" and IPython's "at 7f3a...": identity, not content.
     ("memory-address", r"\b0x[0-9a-fA-F]{6,16}\b", "0x…"),
     ("object-at", r"(?<=\bat )[0-9a-f]{8,16}\b", "…"),

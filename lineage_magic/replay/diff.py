@@ -121,14 +121,33 @@ def diff_cells(run_a: str, run_b: str, cells_a: list[CellRecord], cells_b: list[
                     result.unchanged += 1
             continue
         olds, news = cells_a[i1:i2], cells_b[j1:j2]
-        if op == "replace":
-            for a, b in zip(olds, news):
-                diff = source_diff(a.source, b.source, (f"a seq {a.seq}", f"b seq {b.seq}"))
-                result.changed.append(CellChange(_ref(a), _ref(b), diff))
-            olds, news = olds[len(news):], news[len(olds):]
-        result.removed.extend(_ref(c) for c in olds)
-        result.added.extend(_ref(c) for c in news)
+        pairs = _pair_similar(olds, news) if op == "replace" else []
+        for a, b in pairs:
+            diff = source_diff(a.source, b.source, (f"a seq {a.seq}", f"b seq {b.seq}"))
+            result.changed.append(CellChange(_ref(a), _ref(b), diff))
+        paired_a = {a.id for a, _ in pairs}
+        paired_b = {b.id for _, b in pairs}
+        result.removed.extend(_ref(c) for c in olds if c.id not in paired_a)
+        result.added.extend(_ref(c) for c in news if c.id not in paired_b)
     return result
+
+
+def _pair_similar(olds: list[CellRecord], news: list[CellRecord], cutoff: float = 0.5) -> list[tuple[CellRecord, CellRecord]]:
+    """Pair replaced cells with the most similar later source, in order; the rest are added/removed."""
+    if len(olds) == len(news) == 1:
+        return [(olds[0], news[0])]  # one cell edited in place
+    pairs = []
+    start = 0
+    for a in olds:
+        best, best_ratio = None, cutoff
+        for index in range(start, len(news)):
+            ratio = difflib.SequenceMatcher(None, a.source, news[index].source).ratio()
+            if ratio >= best_ratio and (best is None or ratio > best_ratio):
+                best, best_ratio = index, ratio
+        if best is not None:
+            pairs.append((a, news[best]))
+            start = best + 1
+    return pairs
 
 
 def diff(run_a: RunRef, run_b: RunRef, *, masks: Sequence[Mask] = DEFAULT_MASKS,
