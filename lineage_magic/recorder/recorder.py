@@ -303,21 +303,9 @@ class LineageMagic(Configurable):
         parents = [p for p in deps.parents if isinstance(p, str) and p != cell_key]
         new_modules = [m for m in import_modules if m.split(".")[0] not in self._recorded_libraries]
         self._recorded_libraries.update(m.split(".")[0] for m in new_modules)
-        run_id = self.run_id
-        versions = self.libraries
-
-        def cell_item(conn: Any) -> None:
-            from ..store import writes
-
-            for node in node_rows:
-                if node["kind"] == "import" and node.get("module"):
-                    node["library_version"] = versions.version(node["module"])
-            writes.write_cells(conn, [writes.CellWrite(
-                cell=cell_row, source_id=source_id, source_code=code, nodes=node_rows,
-                edges=edge_rows, parents=parents, libraries=versions.library_rows(run_id, new_modules),
-            )])
-
-        self.writer.put(cell_item)  # type: ignore[union-attr]
+        self.writer.put(_CellItem(  # type: ignore[union-attr]
+            cell_row, source_id, code, node_rows, edge_rows, parents, new_modules, self.run_id, self.libraries,
+        ))
 
     def _analyze(self, frame: _Frame, result: Any) -> CellAnalysis:
         info = getattr(result, "info", None)
@@ -410,6 +398,38 @@ class LineageMagic(Configurable):
             self._warned = problem
         elif not problem and self._warned is not None:
             self._warned = None
+
+
+@dataclass(slots=True)
+class _CellItem:
+    """A recorded cell waiting for the writer; finished (library versions) there."""
+
+    cell: dict[str, Any]
+    source_id: str
+    source_code: str | None
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    parents: list[str]
+    modules: list[str]
+    run_id: str | None
+    versions: LibraryVersions
+
+    def cell_write(self) -> Any:
+        """The rows to insert, with library versions looked up on the writer thread."""
+        from ..store.writes import CellWrite
+
+        for node in self.nodes:
+            if node["kind"] == "import" and node.get("module"):
+                node["library_version"] = self.versions.version(node["module"])
+        return CellWrite(
+            cell=self.cell, source_id=self.source_id, source_code=self.source_code, nodes=self.nodes,
+            edges=self.edges, parents=self.parents, libraries=self.versions.library_rows(self.run_id, self.modules),
+        )
+
+    def __call__(self, conn: Any) -> None:
+        from ..store.writes import write_cells
+
+        write_cells(conn, [self.cell_write()])
 
 
 def _import_writer_modules(url: str) -> None:

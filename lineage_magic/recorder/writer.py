@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# An item is a function run inside the batch's transaction.
+# An item is a function run inside the batch's transaction. Items that also
+# have a ``cell_write()`` method are merged: one bulk insert per table for all
+# the cells of a batch, instead of one round of inserts per cell.
 WriteItem = Callable[["Connection"], None]
 
 
@@ -53,6 +55,7 @@ class BackgroundWriter:
         *,
         max_queue: int = 100_000,
         max_batch: int = 500,
+        linger: float = 0.05,
         name: str = "lineage-writer",
     ) -> None:
         self._store_factory = store_factory
@@ -61,6 +64,8 @@ class BackgroundWriter:
         self._cond = threading.Condition()
         self._max_queue = max_queue
         self._max_batch = max_batch
+        self._linger = linger
+        self._urgent = False
         self._in_flight = 0
         self._stopping = False
         self.degraded: str | None = None
@@ -90,6 +95,7 @@ class BackgroundWriter:
             return True
         deadline = time.monotonic() + timeout
         with self._cond:
+            self._urgent = True
             self._cond.notify_all()
             while self._queue or self._in_flight:
                 remaining = deadline - time.monotonic()
@@ -122,6 +128,13 @@ class BackgroundWriter:
                     self._cond.wait()
                 if self._stopping and (not self._queue or backoff):
                     return
+                # Linger briefly so cells run back to back share one transaction
+                # (fewer GIL hand-offs with the user's thread); a flush cuts it short.
+                deadline = time.monotonic() + self._linger
+                while (not self._urgent and not self._stopping and len(self._queue) < self._max_batch
+                       and (remaining := deadline - time.monotonic()) > 0):
+                    self._cond.wait(remaining)
+                self._urgent = False
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
                 self._in_flight = len(batch)
             ok = self._write(batch)
@@ -153,8 +166,7 @@ class BackgroundWriter:
             with store.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
                 try:
                     with conn.begin():
-                        for item in batch:
-                            item(conn)
+                        _run_items(conn, batch)
                 except (IntegrityError, DataError, ProgrammingError) as err:
                     if _is_unavailable(err):
                         raise
@@ -200,6 +212,24 @@ class BackgroundWriter:
     def _remember(self, err: BaseException) -> None:
         self.stats.last_error = _short(err)
         self.stats.errors = [*self.stats.errors[-9:], self.stats.last_error]
+
+
+def _run_items(conn: Connection, batch: list[WriteItem]) -> None:
+    """Run a batch's items in order, merging consecutive cell writes."""
+    from ..store.writes import write_cells
+
+    cells: list[Any] = []
+    for item in batch:
+        build = getattr(item, "cell_write", None)
+        if build is not None:
+            cells.append(build())
+            continue
+        if cells:
+            write_cells(conn, cells)
+            cells = []
+        item(conn)
+    if cells:
+        write_cells(conn, cells)
 
 
 def _short(err: BaseException) -> str:
