@@ -74,6 +74,13 @@ def _fresh_server_database(backend: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def postgres_admin_url() -> str:
+    """The PostgreSQL server's admin URL (skips, or fails under CI, when it is down)."""
+    require_server("postgresql")
+    return SERVERS["postgresql"]
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
     """A URL of an empty database on each backend."""

@@ -1,0 +1,142 @@
+"""Nothing recorded is lost: SIGKILL of the kernel, and a database that goes away.
+
+Real kernels through jupyter_client, real databases.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from jupyter_client.manager import KernelManager
+from sqlalchemy import create_engine, text
+
+import lineage_magic as lm
+
+
+@contextmanager
+def kernel(url: str, *extra: str) -> Iterator[tuple[KernelManager, Any]]:
+    """A kernel with the extension loaded on ``url``, and a blocking client."""
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(extra_arguments=[
+        "--ext=lineage_magic", f"--LineageMagic.db_url={url}", "--LineageMagic.quiet=True", *extra,
+    ])
+    client = km.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    try:
+        yield km, client
+    finally:
+        client.stop_channels()
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
+        else:
+            km.cleanup_resources()
+        km.context.destroy(linger=0)
+
+
+def run(client: Any, code: str) -> list[dict[str, Any]]:
+    """Execute a cell; return its output messages' contents; fail on error."""
+    outputs: list[dict[str, Any]] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] in ("stream", "execute_result", "error", "display_data"):
+            outputs.append(msg["content"])
+
+    reply = client.execute_interactive(code, timeout=60, output_hook=hook)
+    assert reply["content"]["status"] == "ok", outputs
+    return outputs
+
+
+def _cells(url: str, run_name: str) -> list[lm.Cell]:
+    with lm.Session(url) as ss:
+        run_record = ss.select(lm.Run, name=run_name).one()
+        return ss.select(lm.Cell, run_id=run_record.id).order_by(lm.Cell.seq).all()
+
+
+@pytest.mark.kernel
+def test_cells_finished_before_sigkill_are_in_the_database(tmp_path) -> None:  # noqa: ANN001
+    url = f"sqlite:///{tmp_path / 'lineage.db'}"
+    with kernel(url, "--LineageMagic.run_name=killed") as (km, client):
+        for i in range(30):
+            run(client, f"x{i} = {i}")
+        time.sleep(1.0)
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)
+        km.provisioner.process.wait(timeout=10)
+    sources = [c.source_code_id for c in _cells(url, "killed")]
+    assert len(sources) == 30
+    with lm.Session(url) as ss:
+        killed = ss.select(lm.Run, name="killed").one()
+        assert killed.status == "running" and killed.finished_at is None
+    # The next kernel on this host notices the dead run and marks it aborted.
+    with kernel(url, "--LineageMagic.run_name=next") as (_km, client):
+        run(client, "%lineage flush")
+    with lm.Session(url) as ss:
+        assert ss.select(lm.Run, name="killed").one().status == "aborted"
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[tuple[str, Any]]:
+    """A fresh PostgreSQL database and an admin engine to cut it off."""
+    name = f"lm_outage_{os.getpid()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False), (admin, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def _set_reachable(handle: tuple[Any, str], reachable: bool) -> None:
+    admin, name = handle
+    with admin.connect() as conn:
+        conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {'true' if reachable else 'false'}"))
+        if not reachable:
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+
+
+@pytest.mark.kernel
+def test_database_down_then_back_loses_nothing_and_warns_once(postgres_admin_url: str) -> None:
+    with postgres_database(postgres_admin_url) as (url, handle), kernel(url, "--LineageMagic.run_name=outage") as (_km, client):
+        for i in range(5):
+            run(client, f"before{i} = {i}")
+        run(client, "%lineage flush")
+        _set_reachable(handle, False)
+        texts = []
+        for i in range(10):
+            outputs = run(client, f"during{i} = {i}")
+            texts += [o.get("text", "") for o in outputs]
+            time.sleep(0.2)
+        status = "".join(o.get("text", "") or str(o.get("data", {})) for o in run(client, "%lineage status"))
+        assert "problem:" in status
+        _set_reachable(handle, True)
+        run(client, "after = 1")
+        flushed = "".join(str(o.get("data", o.get("text", ""))) for o in run(client, "%lineage flush"))
+        assert "all records written" in flushed
+        warnings = [t for t in texts if "lineage store unavailable" in t]
+        assert len(warnings) == 1
+        assert all("Traceback" not in t for t in texts)
+        sources = [c.source_code.code for c in _with_sources(url, "outage")]
+    expected = [f"before{i} = {i}" for i in range(5)] + [f"during{i} = {i}" for i in range(10)] + ["after = 1"]
+    assert [s for s in sources if s in expected] == expected
+
+
+def _with_sources(url: str, run_name: str) -> list[Any]:
+    with lm.Session(url) as ss:
+        run_record = ss.select(lm.Run, name=run_name).one()
+        cells = ss.select(lm.Cell, run_id=run_record.id).order_by(lm.Cell.seq).all()
+        for cell in cells:
+            _ = cell.source_code.code
+        return cells
