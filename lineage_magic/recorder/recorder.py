@@ -294,6 +294,7 @@ class LineageMagic(Configurable):
             "notebook_cell_id": (frame.cell_id or None) and str(frame.cell_id)[:64],
             "source_code_id": source_id, "started_at": frame.started_at, "duration_ms": duration_ms,
             "status": status, "error_type": error_type, "error_message": error_message,
+            "error_line": failed_at,
             "outputs": capture.summarize_outputs(_history_outputs(shell, execution_count)),
             "depth": depth,
         }

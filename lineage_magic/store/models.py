@@ -140,6 +140,7 @@ class Cell(Base):
     status: Mapped[str]
     error_type: Mapped[str | None]
     error_message: Mapped[str | None]
+    error_line: Mapped[int | None]
     outputs: Mapped[list[Any] | None]
 
     run: Mapped[Run] = relationship(back_populates="cells")

@@ -121,6 +121,8 @@ cells = Table(
     Column("status", String(16), nullable=False),
     Column("error_type", String(255)),
     Column("error_message", LongText),
+    # Line of the cell where the error escaped: statements after it did not run.
+    Column("error_line", Integer),
     Column("outputs", JSON),
     UniqueConstraint("run_id", "seq"),
     Index("ix_cells_source_code_id", "source_code_id"),

@@ -101,6 +101,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('error_type', sa.String(length=255), nullable=True),
     sa.Column('error_message', sa.Text().with_variant(mysql.LONGTEXT(), 'mariadb').with_variant(mysql.LONGTEXT(), 'mysql'), nullable=True),
+    sa.Column('error_line', sa.Integer(), nullable=True),
     sa.Column('outputs', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_cells_run_id_runs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['source_code_id'], ['source_code.id'], name=op.f('fk_cells_source_code_id_source_code')),
