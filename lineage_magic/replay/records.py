@@ -16,6 +16,9 @@ from ..exceptions import InvalidQueryError, RecordNotFoundError
 from ..store.models import Artifact, Cell, Library, Run, SourceCode, run_inputs, run_outputs
 
 MIN_PREFIX = 4
+# Tool caches and hidden state (.pytest_cache, .ipynb_checkpoints, __pycache__):
+# their content depends on earlier runs, not on the notebook.
+_CACHE_PARTS = ("__pycache__",)
 RunRef = Any  # a Run record, a run id, a unique id prefix or a unique run name
 
 
@@ -130,8 +133,18 @@ def produced_artifacts(session: Session, run_id: str) -> dict[tuple[str, str], A
     )
     found: dict[tuple[str, str], Artifact] = {}
     for artifact in session.scalars(stmt).all():
+        if artifact.kind == "file" and is_cache_path(artifact.path or artifact.name):
+            continue
         found[(artifact.kind, artifact.name)] = artifact
     return found
+
+
+def is_cache_path(path: str) -> bool:
+    """True for files under a hidden directory or ``__pycache__``: caches, not results."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    return any(p.startswith(".") and p not in (".", "..") for p in parts[:-1]) or any(
+        p in _CACHE_PARTS for p in parts
+    )
 
 
 def input_files(session: Session, run_id: str) -> dict[str, Artifact]:
@@ -142,4 +155,6 @@ def input_files(session: Session, run_id: str) -> dict[str, Artifact]:
         .where(Artifact.id.in_(inputs), Artifact.kind == "file")
         .order_by(Artifact.name, Artifact.version)
     )
-    return {(a.path or a.name): a for a in session.scalars(stmt).all()}
+    return {
+        (a.path or a.name): a for a in session.scalars(stmt).all() if not is_cache_path(a.path or a.name)
+    }
