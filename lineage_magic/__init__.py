@@ -18,6 +18,11 @@ _EXPORTS: dict[str, str] = {
     "add": "session", "delete": "session", "select": "session", "Session": "session", "Query": "session",
     "LineageDB": "lineagedb",
     "current_run": "lineage", "upstream": "lineage", "downstream": "lineage",
+    "save": "artifacts", "load": "artifacts", "artifacts": "artifacts",
+    "slice": "slices", "stale": "slices",
+    "show": "views", "browse": "views", "graph": "views",
+    "export_notebook": "replay", "replay": "replay", "diff": "replay", "run_notebook": "replay",
+    "ReplayReport": "replay", "RunDiff": "replay",
     **{name: "store.models" for name in (
         "User", "Transform", "Run", "Cell", "SourceCode", "Node", "ImportNode", "DefinitionNode",
         "LookupNode", "MutationNode", "CallNode", "GlobalNode", "Edge", "NodeValue", "Blob",
@@ -46,6 +51,23 @@ __all__ = [
     "current_run",
     "upstream",
     "downstream",
+    # artifacts and slices
+    "save",
+    "load",
+    "artifacts",
+    "slice",
+    "stale",
+    # views
+    "show",
+    "browse",
+    "graph",
+    # replay
+    "export_notebook",
+    "replay",
+    "diff",
+    "run_notebook",
+    "ReplayReport",
+    "RunDiff",
     # records
     "User",
     "Transform",
@@ -99,7 +121,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         PickleRefusedError, RecordNotFoundError, StoreUnavailableError, UnserializableValueError,
         ValueStoreError, ValueTooLargeError,
     )
+    from .artifacts import artifacts, load, save
     from .lineage import current_run, downstream, upstream
+    from .replay import ReplayReport, RunDiff, diff, export_notebook, replay, run_notebook
+    from .slices import slice, stale
+    from .views import browse, graph, show
     from .lineagedb import LineageDB
     from .session import Query, Session, add, delete, select
     from .store.models import (

@@ -12,6 +12,8 @@ EXPECTED = {
     "MigrationError", "InvalidQueryError", "RecordNotFoundError", "NoActiveRunError",
     "ValueStoreError", "ValueTooLargeError", "UnserializableValueError", "PickleRefusedError",
     "load_ipython_extension", "unload_ipython_extension", "current_run", "upstream", "downstream",
+    "save", "load", "artifacts", "slice", "stale", "show", "browse", "graph",
+    "export_notebook", "replay", "diff", "run_notebook", "ReplayReport", "RunDiff",
 }
 
 

@@ -13,7 +13,7 @@ from .parser import split_line
 
 # Subcommand modules, imported on the first %lineage call so that loading the
 # extension does not import SQLAlchemy on the user's thread.
-COMMAND_MODULES = ("commands", "replay_commands")
+COMMAND_MODULES = ("commands", "artifact_commands", "replay_commands")
 
 
 def _commands() -> dict[str, Any]:

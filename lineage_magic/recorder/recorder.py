@@ -32,6 +32,7 @@ from ..store.urls import check_url_shape, mask_text, resolve_url
 from . import capture
 from .libraries import LibraryVersions
 from .notebook import notebook_path, notebook_title, transform_name
+from .staleness import Staleness
 from .writer import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -92,6 +93,8 @@ class LineageMagic(Configurable):
         self._written_sources: set[str] = set()
         self._recorded_libraries: set[str] = set()
         self._runtime_nodes: dict[tuple[str, str], str] = {}
+        self._after_cell: dict[str, list[Callable[[Any], None]]] = {}
+        self.staleness = Staleness(self.tracker)
         self._warned: str | None = None
         self._hooks: list[tuple[str, Callable[..., None]]] = []
         self.files: Any = None  # lineage_magic.files.FileWatcher while recording
@@ -127,6 +130,7 @@ class LineageMagic(Configurable):
         self.run_id = new_id(20)
         self._seq = 0
         self.tracker.reset()
+        self.staleness.reset()
         self._runtime_nodes.clear()
         self._recorded_libraries.clear()
         start = dict(
@@ -184,9 +188,8 @@ class LineageMagic(Configurable):
 
     def connect(self, url: str) -> None:
         """Finish the current run and continue recording a new run into ``url``."""
-        from ..store.urls import parse_url
-
-        parse_url(url)
+        # Open it first: a URL that is malformed or unreachable changes nothing.
+        context.open_store(url)
         self.finish()
         self.start(url)
 
@@ -237,6 +240,17 @@ class LineageMagic(Configurable):
                 self.writer.put(self.files.write_item(touched, self.run_id))
         except Exception as err:  # noqa: BLE001 - the user's cell must run regardless
             self._hook_failed(err)
+
+    def after_cell(self, cell_key: str, item: Callable[[Any], None]) -> None:
+        """Queue a write to run once the cell ``cell_key`` itself is written."""
+        self._after_cell.setdefault(cell_key, []).append(item)
+
+    def current_cell_source(self) -> str | None:
+        """The raw source of the cell now executing."""
+        for frame in reversed(self._stack):
+            if frame is not None:
+                return frame.raw
+        return None
 
     def current_cell_id(self) -> str | None:
         """The id the cell now executing will be recorded under."""
@@ -307,6 +321,9 @@ class LineageMagic(Configurable):
         self.writer.put(_CellItem(  # type: ignore[union-attr]
             cell_row, source_id, code, node_rows, edge_rows, parents, new_modules, self.run_id, self.libraries,
         ))
+        for item in self._after_cell.pop(cell_key, ()):
+            self.writer.put(item)  # type: ignore[union-attr]
+        self.staleness.observe(cell_key, frame.cell_id or source_id, analysis, deps)
 
     def _analyze(self, frame: _Frame, result: Any) -> CellAnalysis:
         info = getattr(result, "info", None)

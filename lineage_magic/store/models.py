@@ -40,6 +40,12 @@ class Base(DeclarativeBase):
         prefix = "[session open] " if state.session is not None else ""
         return f"{prefix}{type(self).__name__}({', '.join(parts)})"
 
+    def _repr_html_(self) -> str:
+        """The record's loaded fields as an escaped HTML table (never queries)."""
+        from ..views.html import record_html
+
+        return record_html(self)
+
 
 class User(Base):
     """A person recording lineage, known by a short id and a handle."""
