@@ -1,0 +1,273 @@
+"""Lineage traversals as recursive CTEs, on SQLite, PostgreSQL and MariaDB.
+
+Every function takes a Core ``Connection`` or an ORM ``Session`` (the caller
+owns its lifecycle), runs one SQL statement, and returns plain ids with their
+distance from the start, ordered by ``(depth, id)``. The start ids are never
+part of the result. Nothing here loads an ORM object.
+
+Two graphs are walked:
+
+- **cells**, over ``cell_links`` (a child cell read a name its parent wrote);
+- **nodes**, over ``edges`` (``target`` -- a lookup, mutation or call -- used
+  the value that ``source`` -- a definition, mutation or import -- wrote) plus
+  one implicit rule, because edges stop at the cell boundary: *the writers of
+  a cell (its definition and mutation nodes) depend on every node of the same
+  cell that has an edge*. In ``model = fit(df)`` the definition ``model``
+  depends on what the lookup ``df`` points at. The rule is per cell, not per
+  statement, on purpose: a false dependency only makes a slice larger, a
+  missed one makes it wrong.
+
+So node ``n`` depends directly on node ``m`` when some node ``r`` of ``n``'s
+cell has an edge to ``m``, and ``r`` is ``n`` itself or ``n`` is a writer.
+Upstream of a lookup are the nodes it read; upstream of a definition are the
+nodes its cell read; downstream of a definition are the lookups that read it
+and the writers of their cells.
+
+Depth: with ``depth=N`` the walk carries the hop count and a node reached by
+several paths keeps its shortest distance; the CTE is bounded by ``N`` hops,
+so its cost is at most (nodes within N hops) x N rows. With ``depth=None``
+the CTE carries ids only (each reached id once, linear in the reached
+subgraph, safe against cycles) and returns the reached subgraph's links, from
+which the shortest distances are computed in Python over plain strings.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy import CTE, Integer, Select, and_, cast, func, literal, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..exceptions import InvalidQueryError, RecordNotFoundError
+from .tables import artifacts, cell_links, cells, edges, nodes, run_inputs, runs
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
+
+__all__ = [
+    "Hop",
+    "WRITER_KINDS",
+    "cell_upstream",
+    "cell_downstream",
+    "node_upstream",
+    "node_downstream",
+    "last_writer_node",
+    "artifact_upstream",
+    "artifact_downstream",
+    "artifact_consumers",
+]
+
+# Node kinds that give a name a new value; they depend on what their cell read.
+WRITER_KINDS = ("definition", "mutation")
+
+
+class Hop(NamedTuple):
+    """A record reached by a traversal and its distance (in links) from the start."""
+
+    id: str
+    depth: int
+
+
+def _check_depth(depth: int | None) -> None:
+    if depth is None:
+        return
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise InvalidQueryError(f"depth must be a positive int or None, got {depth!r}")
+
+
+def _start(ids: Iterable[str] | str) -> list[str]:
+    if isinstance(ids, str):
+        return [ids]
+    return list(dict.fromkeys(ids))
+
+
+# --------------------------------------------------------------------------
+# One hop, as a SELECT of (from_id, to_id) pairs restricted by a frontier.
+#
+# ``frontier(column)`` returns the condition that puts ``column`` in the
+# frontier: an ``IN`` list for the seed, a join condition on the walk for the
+# recursive step. Each builder returns (select of pairs, from column).
+
+
+def _cell_hop(up: bool) -> tuple[Select[Any], ColumnElement[str]]:
+    near, far = (
+        (cell_links.c.child_id, cell_links.c.parent_id) if up
+        else (cell_links.c.parent_id, cell_links.c.child_id)
+    )
+    return select(near.label("src"), far.label("dst")), near
+
+
+def _node_hop(up: bool) -> tuple[Select[Any], ColumnElement[str]]:
+    this = nodes.alias("this")
+    other = nodes.alias("other")
+    link = edges.alias("link")
+    if up:
+        # From ``this`` to what it, or (if a writer) its cell, read.
+        reader_of_this = and_(
+            other.c.cell_id == this.c.cell_id,
+            or_(other.c.id == this.c.id, this.c.kind.in_(WRITER_KINDS)),
+        )
+        stmt = (
+            select(this.c.id.label("src"), link.c.source_id.label("dst"))
+            .select_from(this)
+            .join(other, reader_of_this)
+            .join(link, link.c.target_id == other.c.id)
+        )
+        return stmt, this.c.id
+    # From ``this`` to the readers of it and the writers of their cells.
+    reader = nodes.alias("reader")
+    dependant = and_(
+        other.c.cell_id == reader.c.cell_id,
+        or_(other.c.id == reader.c.id, other.c.kind.in_(WRITER_KINDS)),
+    )
+    stmt = (
+        select(link.c.source_id.label("src"), other.c.id.label("dst"))
+        .select_from(link)
+        .join(reader, reader.c.id == link.c.target_id)
+        .join(other, dependant)
+    )
+    return stmt, link.c.source_id
+
+
+def _walk(conn: Connection | Session, hop: tuple[Select[Any], ColumnElement[str]],
+          start: list[str], depth: int | None) -> list[Hop]:
+    """The records reachable from ``start`` through ``hop``, with shortest distances."""
+    if not start:
+        return []
+    pairs, src = hop
+    dst = pairs.selected_columns.dst
+    if depth is None:
+        return _walk_unbounded(conn, pairs, src, dst, start)
+    one = cast(literal(1), Integer)
+    seed = pairs.with_only_columns(dst.label("id"), one.label("depth")).where(src.in_(start))
+    walk: CTE = seed.cte("walk", recursive=True)
+    step = (
+        pairs.with_only_columns(dst, cast(walk.c.depth + one, Integer))
+        .join(walk, src == walk.c.id)
+        .where(walk.c.depth < depth)
+    )
+    # UNION (not ALL) folds paths that reach the same id at the same depth.
+    walk = walk.union(step)
+    nearest = func.min(walk.c.depth).label("depth")
+    shortest = (
+        select(walk.c.id, nearest)
+        .where(walk.c.id.not_in(start))
+        .group_by(walk.c.id)
+        .order_by(nearest, walk.c.id)
+    )
+    return [Hop(row[0], int(row[1])) for row in conn.execute(shortest)]
+
+
+def _walk_unbounded(conn: Connection | Session, pairs: Select[Any], src: ColumnElement[str],
+                    dst: ColumnElement[str], start: list[str]) -> list[Hop]:
+    seed = pairs.with_only_columns(dst.label("id")).where(src.in_(start))
+    reach: CTE = seed.cte("reach", recursive=True)
+    reach = reach.union(pairs.with_only_columns(dst).join(reach, src == reach.c.id))
+    # The links leaving every reached record (and the start): the reached subgraph.
+    links = pairs.where(or_(src.in_(start), src.in_(select(reach.c.id))))
+    following: dict[str, list[str]] = {}
+    for a, b in conn.execute(links):
+        following.setdefault(a, []).append(b)
+    return _shortest(following, start)
+
+
+def _shortest(following: dict[str, list[str]], start: list[str]) -> list[Hop]:
+    """Breadth-first distances from ``start`` over an adjacency dict."""
+    seen = set(start)
+    found: list[Hop] = []
+    queue = deque((s, 0) for s in start)
+    while queue:
+        current, distance = queue.popleft()
+        for nxt in following.get(current, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                found.append(Hop(nxt, distance + 1))
+                queue.append((nxt, distance + 1))
+    found.sort()
+    found.sort(key=lambda hop: hop.depth)
+    return found
+
+
+# --------------------------------------------------------------------------
+# Public traversals
+
+
+def cell_upstream(conn: Connection | Session, cell_ids: Iterable[str] | str,
+                  depth: int | None = None) -> list[Hop]:
+    """Cells the given cells depend on (over ``cell_links``), nearest first."""
+    _check_depth(depth)
+    return _walk(conn, _cell_hop(up=True), _start(cell_ids), depth)
+
+
+def cell_downstream(conn: Connection | Session, cell_ids: Iterable[str] | str,
+                    depth: int | None = None) -> list[Hop]:
+    """Cells that depend on the given cells, nearest first."""
+    _check_depth(depth)
+    return _walk(conn, _cell_hop(up=False), _start(cell_ids), depth)
+
+
+def node_upstream(conn: Connection | Session, node_ids: Iterable[str] | str,
+                  depth: int | None = None) -> list[Hop]:
+    """Nodes the given nodes depend on (edges plus the same-cell rule), nearest first."""
+    _check_depth(depth)
+    return _walk(conn, _node_hop(up=True), _start(node_ids), depth)
+
+
+def node_downstream(conn: Connection | Session, node_ids: Iterable[str] | str,
+                    depth: int | None = None) -> list[Hop]:
+    """Nodes that depend on the given nodes, nearest first."""
+    _check_depth(depth)
+    return _walk(conn, _node_hop(up=False), _start(node_ids), depth)
+
+
+def last_writer_node(conn: Connection | Session, run_id: str, name: str) -> str | None:
+    """The id of the last definition or mutation of ``name`` in a run, or None."""
+    stmt = (
+        select(nodes.c.id)
+        .join(cells, cells.c.id == nodes.c.cell_id)
+        .where(nodes.c.run_id == run_id, nodes.c.name == name, nodes.c.kind.in_(WRITER_KINDS))
+        .order_by(cells.c.seq.desc(), nodes.c.position.desc())
+        .limit(1)
+    )
+    return conn.execute(stmt).scalar()
+
+
+def _producing_cell(conn: Connection | Session, artifact_id: str) -> str | None:
+    found = conn.execute(select(artifacts.c.cell_id).where(artifacts.c.id == artifact_id)).first()
+    if found is None:
+        raise RecordNotFoundError(f"no artifact with id {artifact_id!r}")
+    return found[0]
+
+
+def artifact_upstream(conn: Connection | Session, artifact_id: str,
+                      depth: int | None = None) -> list[Hop]:
+    """The cell that produced an artifact (depth 0) and the cells it depends on."""
+    _check_depth(depth)
+    cell = _producing_cell(conn, artifact_id)
+    if cell is None:
+        return []
+    return [Hop(cell, 0), *cell_upstream(conn, [cell], depth)]
+
+
+def artifact_downstream(conn: Connection | Session, artifact_id: str,
+                        depth: int | None = None) -> list[Hop]:
+    """Cells that depend on the cell that produced an artifact, nearest first."""
+    _check_depth(depth)
+    cell = _producing_cell(conn, artifact_id)
+    if cell is None:
+        return []
+    return cell_downstream(conn, [cell], depth)
+
+
+def artifact_consumers(conn: Connection | Session, artifact_id: str) -> list[str]:
+    """Ids of the runs that used an artifact as an input, oldest first."""
+    stmt = (
+        select(runs.c.id)
+        .join(run_inputs, run_inputs.c.run_id == runs.c.id)
+        .where(run_inputs.c.artifact_id == artifact_id)
+        .order_by(runs.c.started_at, runs.c.id)
+    )
+    return list(conn.execute(stmt).scalars())
