@@ -153,7 +153,7 @@ class LineageMagic(Configurable):
             writes.start_run(conn, writes.RunStart(**start, transform_title=notebook_title(path)))
 
         assert self.writer is not None
-        self.writer.put(start_item)
+        self.writer.put(start_item, preamble=True)
 
     def finish(self, status: str = "finished", timeout: float = 10.0) -> bool:
         """Finish the run, write everything queued, and stop the writer."""
@@ -320,6 +320,7 @@ class LineageMagic(Configurable):
         self._recorded_libraries.update(m.split(".")[0] for m in new_modules)
         self.writer.put(_CellItem(  # type: ignore[union-attr]
             cell_row, source_id, code, node_rows, edge_rows, parents, new_modules, self.run_id, self.libraries,
+            source,
         ))
         for item in self._after_cell.pop(cell_key, ()):
             self.writer.put(item)  # type: ignore[union-attr]
@@ -416,6 +417,9 @@ class LineageMagic(Configurable):
             self._warned = problem
         elif not problem and self._warned is not None:
             self._warned = None
+        notice = writer.take_notice()
+        if notice:
+            print(f"lineage_magic: {notice}", file=sys.stderr)
 
 
 @dataclass(slots=True)
@@ -431,6 +435,7 @@ class _CellItem:
     modules: list[str]
     run_id: str | None
     versions: LibraryVersions
+    source_text: str = ""  # sent again if the store had to be recreated
 
     def cell_write(self) -> Any:
         """The rows to insert, with library versions looked up on the writer thread."""

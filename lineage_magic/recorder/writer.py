@@ -5,16 +5,24 @@ read-only, items stay queued (up to a bound), the writer retries with
 backoff, and recording resumes by itself when the database is back. An item
 the database rejects for what it contains (not for being unavailable) is
 dropped alone, logged and counted, so one bad record never blocks the rest.
+
+A SQLite file deleted or replaced under a running kernel is noticed (its
+device and inode no longer match what was opened) before and after every
+batch: the writer reopens the path, which recreates the schema, writes the
+run's start again (the "preamble"), and from then on sends each cell's
+source again and drops links to records that went away with the old file.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import LineageError
@@ -70,14 +78,25 @@ class BackgroundWriter:
         self._stopping = False
         self.degraded: str | None = None
         self.stats = WriterStats()
+        self._preamble: WriteItem | None = None
+        self._replay_preamble = False
+        self._repair = False
+        self._file_id: tuple[int, int] | None = None
+        self._notice: str | None = None
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     # -- user thread -------------------------------------------------------
 
-    def put(self, item: WriteItem) -> None:
-        """Queue one item; cheap, never blocks, never raises."""
+    def put(self, item: WriteItem, *, preamble: bool = False) -> None:
+        """Queue one item; cheap, never blocks, never raises.
+
+        A ``preamble`` item (the run's start) is kept and written again
+        before anything else if the store has to be recreated.
+        """
         with self._cond:
+            if preamble:
+                self._preamble = item
             if len(self._queue) >= self._max_queue:
                 self._queue.popleft()
                 self.stats.dropped_full += 1
@@ -118,6 +137,12 @@ class BackgroundWriter:
         """The store, once the writer managed to open it."""
         return self._store
 
+    def take_notice(self) -> str | None:
+        """A one-time message for the user (e.g. the store file was recreated), or None."""
+        with self._cond:
+            notice, self._notice = self._notice, None
+        return notice
+
     # -- writer thread -----------------------------------------------------
 
     def _loop(self) -> None:
@@ -154,7 +179,39 @@ class BackgroundWriter:
     def _open(self) -> Store:
         if self._store is None:
             self._store = self._store_factory()
+            path = _sqlite_path(self._store)
+            self._file_id = _file_identity(path) if path is not None else None
         return self._store
+
+    def _follow_file(self, store: Store) -> None:
+        """Reopen a SQLite file that was deleted or replaced since it was opened."""
+        path = _sqlite_path(store)
+        if path is None:
+            return
+        found = _file_identity(path)
+        if found is not None and found == self._file_id:
+            return
+        from ..files.watcher import quiet
+        from ..store import migrate
+        from ..store.engine import _prepare_sqlite_file
+
+        what = "deleted" if found is None else "replaced"
+        log.warning("lineage store %s was %s; reopening it and recording on", store.masked_url, what)
+        # Pooled connections still hold the old (possibly unlinked) file open.
+        store.engine.dispose()
+        with quiet():
+            _prepare_sqlite_file(Path(path), store.url)
+        migrate.upgrade(store.engine)
+        self._file_id = _file_identity(path)
+        self._replay_preamble = True
+        self._repair = True
+        with self._cond:
+            self._notice = (f"lineage store file was {what} during this session; recording goes on "
+                            "in a new file (records written before are not in it)")
+
+    def _file_moved(self, store: Store) -> bool:
+        path = _sqlite_path(store)
+        return path is not None and _file_identity(path) != self._file_id
 
     def _write(self, batch: list[WriteItem]) -> bool:
         """Write a batch in one transaction; False means keep it and retry."""
@@ -163,17 +220,25 @@ class BackgroundWriter:
 
         try:
             store = self._open()
+            self._follow_file(store)
             with store.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
                 try:
                     with conn.begin():
-                        _run_items(conn, batch)
+                        if self._replay_preamble and self._preamble is not None:
+                            self._preamble(conn)
+                        _run_items(conn, batch, repair=self._repair)
                 except (IntegrityError, DataError, ProgrammingError) as err:
                     if _is_unavailable(err):
                         raise
                     self._write_one_by_one(conn, batch, err)
+            if self._file_moved(store):
+                # Committed into a file deleted meanwhile: write the batch again.
+                log.warning("lineage store file changed during a write; writing the batch again")
+                return False
         except (SQLAlchemyError, LineageError, OSError) as err:
             self._degrade(err)
             return False
+        self._replay_preamble = False
         if self.degraded is not None:
             log.warning("lineage store is back; recording resumed")
             self.stats.recovered += 1
@@ -186,10 +251,13 @@ class BackgroundWriter:
         from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 
         log.warning("a batch was rejected (%s); writing its items one by one", type(first).__name__)
+        if self._replay_preamble and self._preamble is not None:
+            with conn.begin():
+                self._preamble(conn)
         for item in batch:
             try:
                 with conn.begin():
-                    item(conn)
+                    _run_items(conn, [item], repair=self._repair)
             except (IntegrityError, DataError, ProgrammingError) as err:
                 if _is_unavailable(err):
                     raise
@@ -214,22 +282,72 @@ class BackgroundWriter:
         self.stats.errors = [*self.stats.errors[-9:], self.stats.last_error]
 
 
-def _run_items(conn: Connection, batch: list[WriteItem]) -> None:
-    """Run a batch's items in order, merging consecutive cell writes."""
+def _run_items(conn: Connection, batch: list[WriteItem], *, repair: bool = False) -> None:
+    """Run a batch's items in order, merging consecutive cell writes.
+
+    ``repair``: the store was recreated, so sources written before may be
+    missing (send each again) and links may point at records that are gone.
+    """
     from ..store.writes import write_cells
 
     cells: list[Any] = []
+
+    def write() -> None:
+        if repair:
+            _drop_dangling(conn, cells)
+        write_cells(conn, cells)
+        cells.clear()
+
     for item in batch:
         build = getattr(item, "cell_write", None)
         if build is not None:
-            cells.append(build())
+            cell = build()
+            if repair and cell.source_code is None:
+                cell.source_code = getattr(item, "source_text", None)
+            cells.append(cell)
             continue
         if cells:
-            write_cells(conn, cells)
-            cells = []
+            write()
         item(conn)
     if cells:
-        write_cells(conn, cells)
+        write()
+
+
+def _drop_dangling(conn: Connection, cells: list[Any]) -> None:
+    """Drop parent links and edges to cells and nodes that are not in the store."""
+    from sqlalchemy import select
+
+    from ..store.tables import cells as cells_t
+    from ..store.tables import nodes as nodes_t
+
+    new_cells = {c.cell["id"] for c in cells}
+    new_nodes = {n["id"] for c in cells for n in c.nodes}
+    wanted_cells = {p for c in cells for p in c.parents} - new_cells
+    wanted_nodes = {e["source_id"] for c in cells for e in c.edges} - new_nodes
+    have_cells = set(conn.execute(select(cells_t.c.id).where(cells_t.c.id.in_(wanted_cells))).scalars()) if wanted_cells else set()
+    have_nodes = set(conn.execute(select(nodes_t.c.id).where(nodes_t.c.id.in_(wanted_nodes))).scalars()) if wanted_nodes else set()
+    known_cells = new_cells | have_cells
+    known_nodes = new_nodes | have_nodes
+    for cell in cells:
+        cell.parents = [p for p in cell.parents if p in known_cells]
+        cell.edges = [e for e in cell.edges if e["source_id"] in known_nodes]
+
+
+def _sqlite_path(store: Store) -> str | None:
+    """The file behind a SQLite store, or None for servers and in-memory stores."""
+    url = store.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return os.path.expanduser(url.database)
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a file, or None when it does not exist."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _short(err: BaseException) -> str:
