@@ -108,7 +108,7 @@ def _cell_ids(cells: list[CellRecord]) -> list[str]:
     return ids
 
 
-def build_notebook(exported: ExportedRun) -> Any:
+def build_notebook(exported: ExportedRun, *, validate: bool = True) -> Any:
     """An nbformat v4.5 NotebookNode of the exported cells with their recorded outputs."""
     import nbformat
     from nbformat import v4
@@ -131,7 +131,8 @@ def build_notebook(exported: ExportedRun) -> Any:
         )
         node["id"] = cell_id
         nb.cells.append(node)
-    nbformat.validate(nb)
+    if validate:
+        nbformat.validate(nb)
     return nb
 
 

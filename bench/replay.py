@@ -1,0 +1,112 @@
+"""Replay cost: plain nbclient execution vs ``replay`` of a recorded run, same 200-cell notebook.
+
+    python bench/replay.py [--cells 200] [--repeat 3]
+
+Both sides start a fresh kernel per execution. ``replay`` also exports the run,
+loads the extension in the kernel, records every cell and compares the runs.
+Target: replay costs at most 10 % more wall time than plain nbclient.
+Prints a table and writes bench/results/replay.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+import lineage_magic
+from lineage_magic import context
+from lineage_magic.replay import replay, run_notebook
+
+RESULTS = Path(__file__).with_name("results") / "replay.json"
+
+
+def make_notebook(path: Path, cells: int) -> Path:
+    """A notebook of small data-science-like cells: compute, print, show a value."""
+    nb = nbformat.v4.new_notebook()
+    sources = ["import math, statistics\ndata = [math.sin(i / 10) for i in range(1000)]"]
+    for i in range(1, cells):
+        kind = i % 3
+        if kind == 0:
+            sources.append(f"v{i} = sum(x * x for x in data[{i % 50}:]) / {i}\nprint(f'v{i} = {{v{i}:.6f}}')")
+        elif kind == 1:
+            sources.append(f"s{i} = statistics.mean(data[:{(i % 40) + 10}])\nround(s{i}, 6)")
+        else:
+            sources.append(f"d{i} = {{'n': {i}, 'max': max(data[:{i % 30 + 5}])}}\nd{i}")
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, str(path))
+    return path
+
+
+def plain(path: Path) -> float:
+    """Seconds to execute the notebook with nbclient in a fresh kernel, no extension."""
+    nb = nbformat.read(str(path), as_version=4)
+    t0 = time.perf_counter()
+    NotebookClient(nb, kernel_name="python3", timeout=600,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return time.perf_counter() - t0
+
+
+def replayed(run_id: str) -> tuple[float, bool]:
+    """Seconds for ``replay`` of the recorded run, and whether it reproduced."""
+    t0 = time.perf_counter()
+    report = replay(run_id, progress=False)
+    return time.perf_counter() - t0, report.reproduced
+
+
+def main() -> None:
+    """Run the benchmark and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    opts = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lineage-bench-") as tmp:
+        work = Path(tmp)
+        store = context.connect(f"sqlite:///{work / 'lineage.db'}")
+        path = make_notebook(work / "bench.ipynb", opts.cells)
+        recorded = run_notebook(path, store=store, progress=False)
+        assert recorded.run_id and not recorded.errors, recorded.problem
+        plain(path)  # warm the OS caches for both sides
+        plain_times, replay_times, reproduced = [], [], True
+        for _ in range(opts.repeat):  # interleaved, so drift hits both sides alike
+            plain_times.append(plain(path))
+            seconds, ok = replayed(recorded.run_id)
+            replay_times.append(seconds)
+            reproduced = reproduced and ok
+        store.dispose()
+    plain_median = statistics.median(plain_times)
+    replay_median = statistics.median(replay_times)
+    overhead = replay_median / plain_median - 1.0
+    result = {
+        "cells": opts.cells,
+        "repeat": opts.repeat,
+        "plain_nbclient_s": plain_times,
+        "replay_s": replay_times,
+        "plain_median_s": round(plain_median, 4),
+        "replay_median_s": round(replay_median, 4),
+        "overhead": round(overhead, 4),
+        "target_overhead": 0.10,
+        "within_target": overhead <= 0.10,
+        "reproduced": reproduced,
+        "python": platform.python_version(),
+        "lineage_magic": lineage_magic.__version__,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{opts.cells}-cell notebook, median of {opts.repeat}")
+    print(f"{'':22}{'median s':>10}{'runs':>28}")
+    print(f"{'plain nbclient':22}{plain_median:>10.3f}   {', '.join(f'{t:.3f}' for t in plain_times)}")
+    print(f"{'lineage replay':22}{replay_median:>10.3f}   {', '.join(f'{t:.3f}' for t in replay_times)}")
+    print(f"overhead {overhead:+.1%} (target <= +10%), reproduced: {reproduced}")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
