@@ -4,8 +4,11 @@
 hook and every watcher registers with it while one of its cells executes.
 The hook does almost nothing: it compares the event name, checks that some
 cell is recording and that the current thread is not one of ours, and adds
-the event's ``(path, mode, flags)`` tuple to the recording cell's set. Paths
-are resolved, filtered and classified later, off the user's thread.
+the opened path to the recording cell's set of reads or of writes (chosen by
+the open flags). Only the path is kept, never the event's tuple: thousands
+of retained tuples would make the garbage collector walk IPython's large
+heap again and again. Paths are resolved and filtered later, off the user's
+thread.
 
 An audit hook that raises aborts the operation it audits (the user's
 ``open``), so nothing may escape it: the only call that can fail (hashing an
@@ -25,9 +28,9 @@ import sysconfig
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +42,29 @@ MAX_HASH_BYTES = 100 * 2**20
 HASH_WAIT_S = 600.0
 """How long the writer waits for a cell's files to be hashed before giving up on them."""
 
+START_DELAY_S = 0.03
+"""Hashing starts this long after the cell, unless the next cell starts first."""
+
+BARRIER_S = 10.0
+"""The longest a cell waits, at its start, for the files of the cells before it to be hashed."""
+
 # Reads of these are the import system loading code, not data.
 IMPORT_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".pth")
 SYSTEM_PREFIXES = ("/proc/", "/dev/", "/sys/")
 
-_RENAMED = "rename"
+# Any of these in the open flags means the file is (also) written.
+_WRITE_FLAGS = os.O_ACCMODE | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _SQLITE_FILE = re.compile(r"^sqlite(\+\w+)?:///(?P<path>[^?]*)")
 
 
 class _Dispatch:
     """The hook's only state: where events go now (None when no cell records)."""
 
-    __slots__ = ("sink", "watchers", "installed", "errors")
+    __slots__ = ("sinks", "watchers", "installed", "errors")
 
     def __init__(self) -> None:
-        self.sink: Callable[[Any], None] | None = None
+        # (add a read path, add a written path) of the recording cell(s).
+        self.sinks: tuple[Callable[[Any], None], Callable[[Any], None]] | None = None
         self.watchers: tuple[FileWatcher, ...] = ()
         self.installed = False
         self.errors = 0
@@ -67,14 +78,14 @@ _lock = threading.Lock()
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event == "open":
-        sink = _dispatch.sink
-        if sink is not None and not _quiet.__dict__:
+        sinks = _dispatch.sinks
+        if sinks is not None and not _quiet.__dict__:
             try:
-                sink(args)
+                sinks[1 if args[2] & _WRITE_FLAGS else 0](args[0])
             except Exception:  # noqa: BLE001 - raising here would abort the user's open()
                 _slow_open(args)
     elif event == "os.chdir" or event == "os.rename":
-        if _dispatch.sink is not None and not _quiet.__dict__:
+        if _dispatch.sinks is not None and not _quiet.__dict__:
             try:
                 for watcher in _dispatch.watchers:
                     watcher._on_event(event, args)
@@ -83,11 +94,11 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _slow_open(args: tuple[Any, ...]) -> None:
-    """An unhashable path object: record its string form instead."""
+    """An unhashable path object, or flags that are not an int: the careful way."""
     try:
         path = os.fspath(args[0])
         for watcher in _dispatch.watchers:
-            watcher._on_event("open", (path, *args[1:]))
+            watcher._on_event("open", (path, args[1], args[2]))
     except Exception:  # noqa: BLE001 - raising here would abort the user's open()
         _dispatch.errors += 1
 
@@ -104,17 +115,22 @@ def _publish() -> None:
     watchers = tuple(w for w in _dispatch.watchers if w._stack)
     _dispatch.watchers = watchers
     if not watchers:
-        _dispatch.sink = None
+        _dispatch.sinks = None
     elif len(watchers) == 1:
-        _dispatch.sink = watchers[0]._stack[-1].events[-1][1].add
+        segment = watchers[0]._stack[-1].segments[-1]
+        _dispatch.sinks = (segment.reads.add, segment.writes.add)
     else:
-        sinks = [w._stack[-1].events[-1][1].add for w in watchers]
+        segments = [w._stack[-1].segments[-1] for w in watchers]
 
-        def fan_out(args: Any) -> None:
-            for add in sinks:
-                add(args)
+        def read(path: Any) -> None:
+            for segment in segments:
+                segment.reads.add(path)
 
-        _dispatch.sink = fan_out
+        def write(path: Any) -> None:
+            for segment in segments:
+                segment.writes.add(path)
+
+        _dispatch.sinks = (read, write)
 
 
 def mark_quiet() -> None:
@@ -140,22 +156,30 @@ def hook_errors() -> int:
 
 
 @dataclass
+class Segment:
+    """The paths a cell opened while in one working directory (None: unknown, fchdir)."""
+
+    cwd: str | None
+    reads: set[Any] = field(default_factory=set)
+    writes: set[Any] = field(default_factory=set)
+
+
+@dataclass
 class _CellFrame:
     key: str
-    # One (cwd, events) segment per working directory the cell was in.
-    events: list[tuple[str | None, set[Any]]]
+    segments: list[Segment]
 
 
 @dataclass
 class CellTouches:
-    """The raw open events of one cell, handed from the user's thread to a worker."""
+    """The raw paths one cell opened, handed from the user's thread to a worker."""
 
     key: str
-    segments: list[tuple[str | None, list[Any]]]
+    segments: list[Segment]
     end_cwd: str
 
     def __len__(self) -> int:
-        return sum(len(events) for _, events in self.segments)
+        return sum(len(s.reads) + len(s.writes) for s in self.segments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,20 +273,20 @@ def _tool_dirs() -> list[str]:
 def classify(touches: CellTouches, rules: IgnoreRules) -> list[Touch]:
     """Resolve, filter and de-duplicate a cell's open events into files read / written."""
     found: dict[str, list[bool]] = {}
-    for cwd, events in touches.segments:
-        base = cwd if cwd is not None else touches.end_cwd
-        for args in events:
-            path = _path_text(args[0])
-            if path is None:
-                continue
-            if not os.path.isabs(path):
-                path = os.path.join(base, path)
-            path = os.path.normpath(path)
-            written = _is_write(args[1], args[2] if len(args) > 2 else None)
-            if rules.ignored(path, read_only=not written):
-                continue
-            seen = found.setdefault(path, [False, False])
-            seen[1 if written else 0] = True
+    for segment in touches.segments:
+        base = segment.cwd if segment.cwd is not None else touches.end_cwd
+        for written, raw_paths in ((False, segment.reads), (True, segment.writes)):
+            for raw in raw_paths:
+                path = _path_text(raw)
+                if path is None:
+                    continue
+                if not os.path.isabs(path):
+                    path = os.path.join(base, path)
+                path = os.path.normpath(path)
+                if rules.ignored(path, read_only=not written):
+                    continue
+                seen = found.setdefault(path, [False, False])
+                seen[1 if written else 0] = True
     return [Touch(path, read, written) for path, (read, written) in found.items()]
 
 
@@ -281,7 +305,7 @@ def _is_write(mode: Any, flags: Any) -> bool:
     if isinstance(flags, int):
         return (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & (os.O_CREAT | os.O_TRUNC | os.O_APPEND))
     if isinstance(mode, str):
-        return mode == _RENAMED or any(c in mode for c in "wax+")
+        return any(c in mode for c in "wax+")
     return False
 
 
@@ -299,6 +323,9 @@ class FileWatcher:
         self.failures = 0
         self._stack: list[_CellFrame] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._last: Future[list[Any]] | None = None
+        self._hurry = threading.Event()
+        self.barrier_waits = 0
         self._closed = False
         _install_hook()
 
@@ -323,11 +350,28 @@ class FileWatcher:
         """Start recording the opens of cell ``key`` (nested cells stack)."""
         if self._closed:
             return
-        self._stack.append(_CellFrame(key, [(_cwd(), set())]))
+        self._barrier()
+        self._stack.append(_CellFrame(key, [Segment(_cwd())]))
         with _lock:
             if self not in _dispatch.watchers:
                 _dispatch.watchers = (*_dispatch.watchers, self)
             _publish()
+
+    def _barrier(self) -> None:
+        """Wait until earlier cells' files are hashed, before this cell can change them."""
+        last = self._last
+        if last is None or last.done():
+            return
+        self.barrier_waits += 1
+        self._hurry.set()
+        try:
+            _, pending = wait([last], timeout=BARRIER_S)
+        finally:
+            self._hurry.clear()
+        if pending:
+            self.failures += 1
+            log.warning("lineage_magic: files of earlier cells still being hashed after %.0f s; "
+                        "their recorded content may include this cell's changes", BARRIER_S)
 
     def end(self, key: str) -> CellTouches | None:
         """Stop recording cell ``key``; its raw events, or None if it opened nothing."""
@@ -338,7 +382,8 @@ class FileWatcher:
         del self._stack[index:]
         with _lock:
             _publish()
-        segments = [(cwd, list(events)) for cwd, events in frame.events if events]
+        # Copies: a thread of the cell may still be adding to the live sets.
+        segments = [Segment(s.cwd, set(s.reads), set(s.writes)) for s in frame.segments if s.reads or s.writes]
         if not segments:
             return None
         return CellTouches(key, segments, _cwd() or "/")
@@ -348,6 +393,7 @@ class FileWatcher:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="lineage-files", initializer=mark_quiet)
         future: Future[list[Any]] = self._pool.submit(self._prepare, touches)
+        self._last = future
         cell_key = touches.key
 
         def files_item(conn: Any) -> None:
@@ -383,19 +429,19 @@ class FileWatcher:
     def _on_event(self, event: str, args: tuple[Any, ...]) -> None:
         if not self._stack:
             return
-        frame = self._stack[-1]
+        segment = self._stack[-1].segments[-1]
         if event == "open":
-            frame.events[-1][1].add(args)
+            (segment.writes if _is_write(args[1], args[2]) else segment.reads).add(args[0])
         elif event == "os.rename":
-            frame.events[-1][1].add((_path_text(args[1]), _RENAMED, None))
+            segment.writes.add(_path_text(args[1]))
         elif event == "os.chdir":
             target = _path_text(args[0])
-            cwd = frame.events[-1][0]
+            cwd = segment.cwd
             if target is not None and cwd is not None:
                 new_cwd: str | None = os.path.normpath(os.path.join(cwd, target))
             else:
                 new_cwd = None  # fchdir: resolved against the cwd at the end of the cell
-            frame.events.append((new_cwd, set()))
+            self._stack[-1].segments.append(Segment(new_cwd))
             with _lock:
                 _publish()
 
@@ -404,6 +450,9 @@ class FileWatcher:
     def _prepare(self, touches: CellTouches) -> list[Any]:
         from .writes import FileAccess
 
+        # Let the kernel send the cell's reply first: this thread competing for
+        # the GIL would delay it by up to a switch interval per acquisition.
+        self._hurry.wait(START_DELAY_S)
         accesses = []
         for touch in classify(touches, self.rules):
             state = self.hasher.state(touch.path)

@@ -123,7 +123,7 @@ def test_nothing_recorded_between_cells_or_while_paused(fshell) -> None:  # noqa
     fshell.run("with open('paused.txt', 'w') as f: f.write('x')")
     fshell.run("%lineage resume")
     assert fshell.files() == {}
-    assert watcher._dispatch.sink is None
+    assert watcher._dispatch.sinks is None
 
 
 def test_opens_from_threads_started_by_the_cell_are_recorded(fshell) -> None:  # noqa: ANN001
@@ -162,6 +162,15 @@ def test_unhashable_path_objects_never_break_open(fshell) -> None:  # noqa: ANN0
 
 def test_unload_removes_the_watcher(fshell) -> None:  # noqa: ANN001
     fshell.run("%unload_ext lineage_magic")
-    assert watcher._dispatch.watchers == () and watcher._dispatch.sink is None
+    assert watcher._dispatch.watchers == () and watcher._dispatch.sinks is None
     fshell.run("with open('after.txt', 'w') as f: f.write('x')")
     fshell.run("%load_ext lineage_magic")
+
+
+def test_each_cell_records_the_content_it_saw_even_when_the_next_cell_changes_it(fshell) -> None:  # noqa: ANN001
+    (fshell.workdir / "s.txt").write_text("seen by the first cell")
+    fshell.run("with open('s.txt') as f: first = f.read()")
+    fshell.run("with open('s.txt', 'w') as f: f.write('rewritten by the second')")
+    v0, v1 = fshell.history("s.txt")
+    assert v0.sha256 == hashlib.sha256(b"seen by the first cell").hexdigest() and v0.read_by and v0.external
+    assert v1.sha256 == hashlib.sha256(b"rewritten by the second").hexdigest() and v1.written_by

@@ -7,26 +7,45 @@ import sys
 import threading
 
 from lineage_magic.files import watcher
-from lineage_magic.files.watcher import CellTouches, IgnoreRules, classify, default_ignore_rules
+from lineage_magic.files.watcher import CellTouches, IgnoreRules, Segment, classify, default_ignore_rules
 
-R, W = os.O_RDONLY | os.O_CLOEXEC, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-
-
-def _touches(*segments: tuple[str | None, list[tuple]]) -> CellTouches:
-    return CellTouches("k", [(cwd, list(events)) for cwd, events in segments], "/end")
-
-
-def test_flags_decide_direction_and_paths_are_resolved_per_cwd() -> None:
-    touches = _touches(
-        ("/w", [("a.txt", "r", R), ("b.txt", "w", W), (b"c.bin", None, os.O_RDWR), ("/abs/d", "r", R)]),
-        ("/w/sub", [("../a.txt", "w", os.O_WRONLY | os.O_APPEND), ("e", "rename", None)]),
-        (None, [("f", "r", R), (7, "r", R)]),
-    )
+def test_paths_are_resolved_per_cwd_and_deduplicated() -> None:
+    touches = CellTouches("k", [
+        Segment("/w", reads={"a.txt", "/abs/d", 7}, writes={"b.txt", b"c.bin"}),
+        Segment("/w/sub", writes={"../a.txt", "e"}),
+        Segment(None, reads={"f", "./f"}),
+    ], "/end")
     found = {(t.path, t.read, t.written) for t in classify(touches, IgnoreRules(()))}
     assert found == {
         ("/w/a.txt", True, True), ("/w/b.txt", False, True), ("/w/c.bin", False, True),
         ("/abs/d", True, False), ("/w/sub/e", False, True), ("/end/f", True, False),
     }
+
+
+def test_open_flags_decide_the_direction(tmp_path) -> None:  # noqa: ANN001
+    seen = _capture(tmp_path, lambda: (
+        open(tmp_path / "r", "w").close(),
+        open(tmp_path / "r", "rb").close(),
+        open(tmp_path / "a", "a").close(),
+        open(tmp_path / "p", "w+").close(),
+        os.close(os.open(tmp_path / "o", os.O_RDWR | os.O_CREAT)),
+        os.close(os.open(tmp_path / "o", os.O_RDONLY)),
+    ))
+    names = lambda paths: {os.path.basename(os.fspath(p)) for p in paths}  # noqa: E731
+    assert names(seen.reads) == {"r", "o"}
+    assert names(seen.writes) == {"r", "a", "p", "o"}
+
+
+def _capture(tmp_path, action) -> Segment:  # noqa: ANN001
+    segment = Segment(str(tmp_path))
+    watcher._install_hook()
+    old = watcher._dispatch.sinks
+    watcher._dispatch.sinks = (segment.reads.add, segment.writes.add)
+    try:
+        action()
+    finally:
+        watcher._dispatch.sinks = old
+    return segment
 
 
 def test_ignore_rules_cover_the_interpreter_system_and_store(tmp_path) -> None:  # noqa: ANN001
@@ -47,11 +66,7 @@ def test_a_prefix_containing_the_working_directory_is_not_ignored() -> None:
 
 
 def test_quiet_threads_are_not_recorded(tmp_path) -> None:  # noqa: ANN001
-    seen: set = set()
-    watcher._install_hook()
-    old = watcher._dispatch.sink
-    watcher._dispatch.sink = seen.add
-    try:
+    def action() -> None:
         with watcher.quiet(), open(tmp_path / "ours", "w"):
             pass
         with open(tmp_path / "theirs", "w"):
@@ -59,22 +74,22 @@ def test_quiet_threads_are_not_recorded(tmp_path) -> None:  # noqa: ANN001
         thread = threading.Thread(target=lambda: (watcher.mark_quiet(), open(tmp_path / "worker", "w").close()))
         thread.start()
         thread.join()
-    finally:
-        watcher._dispatch.sink = old
-    assert {os.path.basename(os.fspath(args[0])) for args in seen} == {"theirs"}
+
+    seen = _capture(tmp_path, action)
+    assert {os.path.basename(os.fspath(p)) for p in seen.writes | seen.reads} == {"theirs"}
 
 
 def test_a_failing_sink_never_breaks_open(tmp_path) -> None:  # noqa: ANN001
-    def broken(args: tuple) -> None:
+    def broken(path: object) -> None:
         raise RuntimeError("boom")
 
     watcher._install_hook()
-    old, errors = watcher._dispatch.sink, watcher.hook_errors()
-    watcher._dispatch.sink = broken
+    old, errors = watcher._dispatch.sinks, watcher.hook_errors()
+    watcher._dispatch.sinks = (broken, broken)
     try:
         with open(tmp_path / "f", "w") as f:
             f.write("still works")
     finally:
-        watcher._dispatch.sink = old
+        watcher._dispatch.sinks = old
     assert (tmp_path / "f").read_text() == "still works"
     assert watcher.hook_errors() == errors  # no watcher recording: the slow path had nothing to do
