@@ -114,12 +114,20 @@ def failed_line(error: BaseException | None, user_ns: dict[str, Any]) -> int | N
     return line
 
 
-def summarize_outputs(history_outputs: list[Any] | None, result: Any = None) -> list[dict[str, Any]]:
-    """Output records: type, mime types and truncated text, from IPython's history."""
+def summarize_outputs(history_outputs: list[Any] | None,
+                      displays: list[tuple[int, dict[str, Any]]] = ()) -> list[dict[str, Any]]:
+    """Output records: type, mime types and truncated text, in the order they appeared.
+
+    ``history_outputs`` are IPython's own records of the cell's streams and
+    result; ``displays`` are display_data bundles with their position among them.
+    """
+    items: list[tuple[str, dict[str, Any]]] = []
+    for item in history_outputs or []:
+        items.append((getattr(item, "output_type", ""), getattr(item, "bundle", None) or {}))
+    for position, bundle in sorted(displays, key=lambda d: d[0], reverse=True):
+        items.insert(min(position, len(items)), ("display_data", bundle))
     summary: list[dict[str, Any]] = []
-    for item in (history_outputs or [])[:MAX_OUTPUTS]:
-        kind = getattr(item, "output_type", None)
-        bundle = getattr(item, "bundle", None) or {}
+    for kind, bundle in items[:MAX_OUTPUTS]:
         if kind in ("out_stream", "err_stream"):
             text = "".join(bundle.get("stream", []))
             summary.append({

@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,8 @@ class _Frame:
     started_at: datetime
     t0: float
     snapshot: dict[str, int] | None
+    # display_data sent while the cell ran: (position among IPython's own outputs, bundle)
+    displays: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
 class LineageMagic(Configurable):
@@ -119,6 +121,10 @@ class LineageMagic(Configurable):
         self.files = FileWatcher.for_recorder(self, target)
         context.register_flusher(self)
         self._begin_run()
+        publisher = getattr(self.shell, "display_pub", None)
+        if hasattr(publisher, "register_hook"):
+            # ipykernel keeps no history of display_data: watch it go by.
+            publisher.register_hook(self._on_display)
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
             self.shell.events.register(event, callback)
             self._hooks.append((event, callback))
@@ -166,6 +172,9 @@ class LineageMagic(Configurable):
             except ValueError:
                 log.debug("hook %s was already unregistered", event)
         self._hooks.clear()
+        publisher = getattr(self.shell, "display_pub", None)
+        if hasattr(publisher, "unregister_hook"):
+            publisher.unregister_hook(self._on_display)
         context.unregister_flusher(self)
         if self.writer is None:
             return True
@@ -259,6 +268,18 @@ class LineageMagic(Configurable):
                 return frame.key
         return None
 
+    def _on_display(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Note a display_data message of the running cell; always pass it on."""
+        try:
+            frame = next((f for f in reversed(self._stack) if f is not None), None)
+            if frame is not None and msg.get("header", {}).get("msg_type") == "display_data":
+                count = self.shell.execution_count - 1
+                before = _history_outputs(self.shell, count)
+                frame.displays.append((len(before or ()), msg.get("content", {}).get("data", {})))
+        except Exception as err:  # noqa: BLE001 - a display must never be lost because of us
+            self._hook_failed(err)
+        return msg
+
     def _frame_from_result(self, result: Any) -> _Frame | None:
         """A post without a pre (an empty cell, or hooks added mid-cell)."""
         info = getattr(result, "info", None)
@@ -309,7 +330,7 @@ class LineageMagic(Configurable):
             "source_code_id": source_id, "started_at": frame.started_at, "duration_ms": duration_ms,
             "status": status, "error_type": error_type, "error_message": error_message,
             "error_line": failed_at,
-            "outputs": capture.summarize_outputs(_history_outputs(shell, execution_count)),
+            "outputs": capture.summarize_outputs(_history_outputs(shell, execution_count), frame.displays),
             "depth": depth,
         }
         self._seq += 1
