@@ -10,6 +10,12 @@ of retained tuples would make the garbage collector walk IPython's large
 heap again and again. Paths are resolved and filtered later, off the user's
 thread.
 
+Hashing runs on one worker thread per watcher, shortly after the cell (so
+that it does not compete with the kernel's reply for the GIL); a cell that
+starts before the previous cells' files are hashed waits for them first, so
+that the content recorded is the content those cells saw, not what this
+cell makes of it.
+
 An audit hook that raises aborts the operation it audits (the user's
 ``open``), so nothing may escape it: the only call that can fail (hashing an
 exotic path object) falls back to a slower path, and whatever fails there is
@@ -417,6 +423,7 @@ class FileWatcher:
     def close(self) -> None:
         """Stop recording; hashing already started still finishes for the writer."""
         self._closed = True
+        self._hurry.set()
         self._stack.clear()
         with _lock:
             _dispatch.watchers = tuple(w for w in _dispatch.watchers if w is not self)
