@@ -213,6 +213,8 @@ artifacts = Table(
     UniqueConstraint("kind", "name", "version"),
     Index("ix_artifacts_run_id", "run_id"),
     Index("ix_artifacts_sha256", "sha256"),
+    Index("ix_artifacts_cell_id", "cell_id"),
+    Index("ix_artifacts_node_id", "node_id"),
     **TABLE_OPTIONS,
 )
 
