@@ -82,12 +82,14 @@ _quiet = threading.local()
 _lock = threading.Lock()
 
 
-def _audit(event: str, args: tuple[Any, ...]) -> None:
+def _audit(event: str, args: tuple[Any, ...], _dispatch: _Dispatch = _dispatch,
+           _quiet: threading.local = _quiet, _write_flags: int = _WRITE_FLAGS) -> None:
+    # Defaults bind the globals once: this runs for every audit event in the process.
     if event == "open":
         sinks = _dispatch.sinks
         if sinks is not None and not _quiet.__dict__:
             try:
-                sinks[1 if args[2] & _WRITE_FLAGS else 0](args[0])
+                sinks[1 if args[2] & _write_flags else 0](args[0])
             except Exception:  # noqa: BLE001 - raising here would abort the user's open()
                 _slow_open(args)
     elif event == "os.chdir" or event == "os.rename":
