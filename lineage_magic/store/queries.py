@@ -163,11 +163,13 @@ def _statements(graph: str, up: bool) -> tuple[Select[Any], Select[Any]]:
     walk = walk.union(step)
     leg = select(walk.c.id, func.min(walk.c.depth)).group_by(walk.c.id)
 
+    # The start (those with links) and every record reached from it, each once;
+    # then the links leaving them: the reached subgraph. A join, not
+    # ``IN (start) OR IN (reach)``, which PostgreSQL answers with a table scan.
     start = bindparam("start", expanding=True)
-    reach: CTE = pairs.with_only_columns(dst.label("id")).where(src.in_(start)).cte("reach", recursive=True)
+    reach: CTE = pairs.with_only_columns(src.label("id")).where(src.in_(start)).cte("reach", recursive=True)
     reach = reach.union(pairs.with_only_columns(dst).join(reach, src == reach.c.id))
-    # The links leaving the start and every reached record: the reached subgraph.
-    links = pairs.where(or_(src.in_(start), src.in_(select(reach.c.id))))
+    links = pairs.join(reach, src == reach.c.id)
     return leg, links
 
 
