@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             "in_cell": round(low("lineage_magic", "in_cell_ms") / low("bare", "in_cell_ms"), 3),
             "wall": round(low("lineage_magic", "wall_ms") / low("bare", "wall_ms"), 3),
         },
-        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
         "cold_recorded_after_ms": round(cold_ms, 1),
         "rows": rows,
     }
