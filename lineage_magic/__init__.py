@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "show": "views", "browse": "views", "graph": "views",
     "export_notebook": "replay", "replay": "replay", "diff": "replay", "run_notebook": "replay",
     "ReplayReport": "replay", "RunDiff": "replay",
+    "file_history": "files", "run_files": "files", "changed_inputs": "files",
     **{name: "store.models" for name in (
         "User", "Transform", "Run", "Cell", "SourceCode", "Node", "ImportNode", "DefinitionNode",
         "LookupNode", "MutationNode", "CallNode", "GlobalNode", "Edge", "NodeValue", "Blob",
@@ -68,6 +69,10 @@ __all__ = [
     "run_notebook",
     "ReplayReport",
     "RunDiff",
+    # file lineage
+    "file_history",
+    "run_files",
+    "changed_inputs",
     # records
     "User",
     "Transform",
@@ -122,6 +127,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         ValueStoreError, ValueTooLargeError,
     )
     from .artifacts import artifacts, load, save
+    from .files import changed_inputs, file_history, run_files
     from .lineage import current_run, downstream, upstream
     from .replay import ReplayReport, RunDiff, diff, export_notebook, replay, run_notebook
     from .slices import slice, stale

@@ -95,8 +95,12 @@ def _traverse(start: list[str], *, up: bool, depth: int | None, store: Store | N
         return list(session.scalars(stmt))
 
 
-def upstream(target: Any, *, depth: int | None = None, store: Store | None = None) -> list[Cell]:
-    """Cells that ``target`` depends on, transitively, in execution order."""
+def upstream(target: Any, *, depth: int | None = None, store: Store | None = None) -> list[Any]:
+    """What ``target`` depends on: cells for a cell/node/name, runs for a run (through files and values)."""
+    if isinstance(target, Run):
+        from .files import run_upstream
+
+        return run_upstream(target, store=_store(store), depth=depth)
     start, kind = resolve_cells(target, store)
     found = _traverse(start, up=True, depth=depth, store=store)
     if kind == "name":
@@ -109,8 +113,12 @@ def upstream(target: Any, *, depth: int | None = None, store: Store | None = Non
     return found
 
 
-def downstream(target: Any, *, depth: int | None = None, store: Store | None = None) -> list[Cell]:
-    """Cells that depend on ``target``, transitively, in execution order."""
+def downstream(target: Any, *, depth: int | None = None, store: Store | None = None) -> list[Any]:
+    """What depends on ``target``: cells for a cell/node/name, runs for a run."""
+    if isinstance(target, Run):
+        from .files import run_downstream
+
+        return run_downstream(target, store=_store(store), depth=depth)
     start, _ = resolve_cells(target, store)
     return _traverse(start, up=False, depth=depth, store=store)
 

@@ -14,6 +14,7 @@ EXPECTED = {
     "load_ipython_extension", "unload_ipython_extension", "current_run", "upstream", "downstream",
     "save", "load", "artifacts", "slice", "stale", "show", "browse", "graph",
     "export_notebook", "replay", "diff", "run_notebook", "ReplayReport", "RunDiff",
+    "file_history", "run_files", "changed_inputs",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -143,7 +144,7 @@ def cells(magics: Any, args: list[str]) -> Table:
 
 
 _deps_parser = MagicArgumentParser(prog="%lineage deps")
-_deps_parser.add_argument("target", help="a variable name or a cell id")
+_deps_parser.add_argument("target", help="a variable name, a cell id or a file path")
 _deps_parser.add_argument("--down", action="store_true", help="cells that depend on it instead")
 _deps_parser.add_argument("--depth", type=_positive, default=None, help="how many steps")
 
@@ -152,11 +153,33 @@ _deps_parser.add_argument("--depth", type=_positive, default=None, help="how man
 def deps(magics: Any, args: list[str]) -> Table:
     """Upstream (or downstream) cells of a name or cell."""
     opts = _deps_parser.parse_line(args)
+    if _looks_like_path(opts.target):
+        return _file_deps(opts.target)
     walk = lineage.downstream if opts.down else lineage.upstream
     found = walk(opts.target, depth=opts.depth)
     direction = "depend on" if opts.down else f"{opts.target} depends on"
     title = f"cells that {direction} {opts.target}" if opts.down else f"cells {direction}"
     return _cell_table(title, found)
+
+
+def _looks_like_path(target: str) -> bool:
+    return not target.isidentifier() and ("/" in target or "." in target or os.path.exists(target))
+
+
+def _file_deps(path: str) -> Table:
+    """Each recorded version of a file: who wrote it and who read it."""
+    from ..files import file_history
+
+    versions = file_history(path)
+    if not versions:
+        raise UsageError(f"%lineage deps: no recorded run read or wrote {path!r}")
+    rows = [
+        (v.version, (v.sha256 or "")[:12], v.size,
+         "external" if v.external else ", ".join(a.run_id for a in v.written_by),
+         ", ".join(a.run_id for a in v.read_by))
+        for v in versions
+    ]
+    return Table(f"versions of {versions[0].path}", ["version", "sha256", "bytes", "written by", "read by"], rows)
 
 
 def _cell_table(title: str, records: list[Cell]) -> Table:

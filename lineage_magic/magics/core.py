@@ -39,6 +39,7 @@ class LineageMagics(Magics):
           runs [-n N]                recent runs
           cells [RUN] [-n N]         cells of the current (or given) run
           deps NAME|CELL [--down]    cells NAME depends on (or that depend on it)
+          deps PATH                  who wrote and who read each version of a file
           save NAME [VAR]            save a variable's value as a versioned artifact
           load NAME[@VERSION] [--as VAR]  load an artifact into a variable
           artifacts                  artifacts and their versions

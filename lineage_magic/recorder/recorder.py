@@ -75,6 +75,7 @@ class LineageMagic(Configurable):
     inline_value_bytes = Int(256 * 2**10, config=True, help="Values up to this size are kept inside the database; larger ones in blob_dir.")
     blob_dir = Unicode("", config=True, help="Directory for large artifact values (default: beside the SQLite file, or ~/.lineage_magic/blobs).")
     allow_pickle = Bool(False, config=True, help="Allow loading pickled artifact values (pickle can run code).")
+    max_hash_bytes = Int(100 * 2**20, config=True, help="Files larger than this are recorded with size and mtime only, unhashed.")
     notebook_path = Unicode("", config=True, help="Path of the notebook being run, when the front end does not say.")
     run_name = Unicode("", config=True, help="A name for the recorded run.")
     replay_of = Unicode("", config=True, help="Id of the run this kernel replays (set by lineage replay).")

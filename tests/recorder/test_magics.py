@@ -187,3 +187,15 @@ def _cells_with_source(ipshell) -> list[lm.Cell]:  # noqa: ANN001
         for cell in cells:
             _ = cell.source
         return cells
+
+
+def test_deps_of_a_path_lists_its_versions_and_runs(ipshell, tmp_path) -> None:  # noqa: ANN001
+    target = tmp_path / "data.csv"
+    ipshell.run(f"import pathlib\npathlib.Path({str(target)!r}).write_text('a,b\\n1,2\\n')")
+    ipshell.run(f"rows = pathlib.Path({str(target)!r}).read_text().splitlines()")
+    ipshell.recorder.flush()
+    table = ipshell.shell.run_line_magic("lineage", f"deps {target}")
+    assert table.rows and table.rows[0][3] == ipshell.recorder.run_id
+    assert ipshell.recorder.run_id in table.rows[0][4]
+    with pytest.raises(UsageError, match="no recorded run"):
+        ipshell.shell.run_line_magic("lineage", f"deps {tmp_path / 'never.csv'}")
