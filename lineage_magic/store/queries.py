@@ -71,6 +71,8 @@ WRITER_KINDS = ("definition", "mutation")
 # lengths appears once per length inside a statement, so legs keep that
 # repetition (diamonds make it) to at most LEG rows per record.
 LEG = 5
+# Ids bound in one statement.
+MAX_IDS = 10_000
 
 
 class Hop(NamedTuple):
@@ -94,11 +96,9 @@ def _start(ids: Iterable[str] | str) -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# One hop, as a SELECT of (from_id, to_id) pairs restricted by a frontier.
-#
-# ``frontier(column)`` returns the condition that puts ``column`` in the
-# frontier: an ``IN`` list for the seed, a join condition on the walk for the
-# recursive step. Each builder returns (select of pairs, from column).
+# One hop, as an unrestricted SELECT of (src, dst) pairs and its src column;
+# ``_statements`` restricts src to a frontier (an IN list) or joins it to the
+# walk.
 
 
 def _cell_hop(up: bool) -> tuple[Select[Any], ColumnElement[str]]:
@@ -181,8 +181,9 @@ def _walk(conn: Connection | Session, graph: str, up: bool, start: list[str],
     leg_stmt, links_stmt = _statements(graph, up)
     if depth is None:
         following: dict[str, list[str]] = {}
-        for a, b in conn.execute(links_stmt, {"start": start}):
-            following.setdefault(a, []).append(b)
+        for chunk in _chunks(start):
+            for a, b in conn.execute(links_stmt, {"start": chunk}):
+                following.setdefault(a, []).append(b)
         return _shortest(following, start)
     # Breadth first, LEG hops per statement, each leg started from the
     # records first reached at the previous leg's last hop.
@@ -191,15 +192,22 @@ def _walk(conn: Connection | Session, graph: str, up: bool, start: list[str],
     frontier, done = start, 0
     while frontier and done < depth:
         leg = min(LEG, depth - done)
-        reached = []
-        for record, hops in conn.execute(leg_stmt, {"frontier": frontier, "leg": leg}):
-            if record not in seen:
-                seen.add(record)
-                found.append(Hop(record, done + hops))
-                if hops == leg:
-                    reached.append(record)
-        frontier, done = reached, done + leg
+        nearest: dict[str, int] = {}
+        for chunk in _chunks(frontier):
+            for record, hops in conn.execute(leg_stmt, {"frontier": chunk, "leg": leg}):
+                if record not in seen and hops < nearest.get(record, leg + 1):
+                    nearest[record] = hops
+        seen.update(nearest)
+        found.extend(Hop(record, done + hops) for record, hops in nearest.items())
+        frontier = [record for record, hops in nearest.items() if hops == leg]
+        done += leg
     return _ordered(found)
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    """Slices of at most MAX_IDS ids: PostgreSQL takes 65,535 parameters at most."""
+    for first in range(0, len(ids), MAX_IDS):
+        yield ids[first:first + MAX_IDS]
 
 
 def _shortest(following: dict[str, list[str]], start: list[str]) -> list[Hop]:
