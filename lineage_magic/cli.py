@@ -195,6 +195,16 @@ def cmd_run(opts: argparse.Namespace) -> int:
     return 1 if (result.errors or result.problem) else 0
 
 
+def _mark_aborted(store: Any) -> None:
+    """Runs of this host whose kernel died without finishing become ``aborted``."""
+    import socket
+
+    from .store.writes import mark_aborted_runs
+
+    with store.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        mark_aborted_runs(conn, socket.gethostname())
+
+
 def cmd_runs(opts: argparse.Namespace) -> int:
     """``runs``: the most recent runs."""
     from sqlalchemy import func, select
@@ -202,6 +212,7 @@ def cmd_runs(opts: argparse.Namespace) -> int:
     from .store.models import Cell, Run
 
     store = _store(opts)
+    _mark_aborted(store)
     with store.session() as session:
         records = session.scalars(select(Run).order_by(Run.started_at.desc(), Run.id).limit(opts.n)).unique().all()
         counts = dict(session.execute(

@@ -13,6 +13,7 @@ from sqlalchemy import literal, select
 from . import context
 from .exceptions import InvalidQueryError, NoActiveRunError, RecordNotFoundError
 from .store.engine import Store
+from .store.errors import database_errors
 from .store.models import Cell, Node, Run, cell_links
 
 
@@ -65,7 +66,7 @@ def resolve_cells(target: Any, store: Store | None = None) -> tuple[list[str], s
             writer = recorder.tracker.last_writer(target)
             if writer is not None:
                 return [writer[0]], "name"
-        with _store(store).session() as session:
+        with _store(store).session() as session, database_errors("lineage"):
             if session.get(Cell, target) is not None:
                 return [target], "cell"
         raise RecordNotFoundError(
@@ -91,7 +92,7 @@ def _traverse(start: list[str], *, up: bool, depth: int | None, store: Store | N
         step = select(far, walk.c.depth + 1).join(walk, near == walk.c.id).where(walk.c.depth < depth)
         walk = walk.union_all(step)
     stmt = select(Cell).where(Cell.id.in_(select(walk.c.id))).order_by(Cell.run_id, Cell.seq)
-    with _store(store).session() as session:
+    with _store(store).session() as session, database_errors("lineage"):
         return list(session.scalars(stmt))
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlalchemy import func, select
 
 from . import context
 from .exceptions import InvalidQueryError, RecordNotFoundError
 from .store.engine import Store
+from .store.errors import database_errors
 from .store.models import Artifact, Blob, Library, Node, NodeValue, SourceCode
 
 
@@ -20,13 +22,26 @@ class LineageDB:
         context.flush_pending()
         self.session = self.store.session()
 
+    # Every query goes through these: driver errors become named errors.
+    def _scalars(self, stmt: Any) -> Any:
+        with database_errors("LineageDB"):
+            return self.session.scalars(stmt)
+
+    def _scalar(self, stmt: Any) -> Any:
+        with database_errors("LineageDB"):
+            return self.session.scalar(stmt)
+
+    def _get(self, model: Any, key: Any) -> Any:
+        with database_errors("LineageDB"):
+            return self.session.get(model, key)
+
     def artifact_in_db(self, node_id: str, run_id: str, name: str, version: int) -> bool:
         """True if that version of a named artifact, from that node and run, exists."""
         stmt = select(Artifact.id).where(
             Artifact.node_id == node_id, Artifact.run_id == run_id,
             Artifact.name == name, Artifact.version == version,
         )
-        return self.session.scalar(stmt.limit(1)) is not None
+        return self._scalar(stmt.limit(1)) is not None
 
     def get_artifact_by_name(self, artifact_name: str, version: int | None = None,
                              *, kind: str = "value") -> Artifact:
@@ -38,7 +53,7 @@ class LineageDB:
             stmt = stmt.order_by(Artifact.version.desc())
         else:
             stmt = stmt.where(Artifact.version == version)
-        found = self.session.scalars(stmt.limit(1)).first()
+        found = self._scalars(stmt.limit(1)).first()
         if found is None:
             which = "any version" if version is None else f"version {version}"
             raise RecordNotFoundError(f"no artifact named {artifact_name!r} with {which}")
@@ -49,18 +64,18 @@ class LineageDB:
         stmt = select(func.max(Artifact.version)).where(
             Artifact.kind == kind, Artifact.name == artifact_name
         )
-        latest = self.session.scalar(stmt)
+        latest = self._scalar(stmt)
         return -1 if latest is None else int(latest)
 
     def get_all_artifacts(self) -> list[Artifact]:
         """Every artifact, oldest first."""
         stmt = select(Artifact).order_by(Artifact.created_at, Artifact.id)
-        return list(self.session.scalars(stmt))
+        return list(self._scalars(stmt))
 
     def get_artifacts_for_run(self, run_id: str) -> list[Artifact]:
         """The artifacts a run produced."""
         stmt = select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.created_at)
-        return list(self.session.scalars(stmt))
+        return list(self._scalars(stmt))
 
     def get_libraries_for_run(self, run_id: str) -> list[Library]:
         """The libraries a run imported, one per (name, version)."""
@@ -70,11 +85,13 @@ class LineageDB:
             .group_by(Library.name, Library.version)
         )
         stmt = select(Library).where(Library.id.in_(first_ids)).order_by(Library.name)
-        return list(self.session.scalars(stmt))
+        return list(self._scalars(stmt))
 
     def get_node_by_id(self, node_id: str) -> Node:
         """The node with that id, as its own subclass (ImportNode, LookupNode ...)."""
-        node = self.session.get(Node, node_id)
+        if not isinstance(node_id, str):
+            raise InvalidQueryError(f"node id must be text, got {type(node_id).__name__}")
+        node = self._get(Node, node_id)
         if node is None:
             raise RecordNotFoundError(f"no node with id {node_id!r}")
         return node
@@ -82,11 +99,11 @@ class LineageDB:
     def get_nodes_for_run(self, run_id: str) -> list[Node]:
         """Every node recorded in a run, in cell and source order."""
         stmt = select(Node).where(Node.run_id == run_id).order_by(Node.cell_id, Node.position)
-        return list(self.session.scalars(stmt))
+        return list(self._scalars(stmt))
 
     def _node_value(self, node_id: str, run_id: str) -> NodeValue | None:
         stmt = select(NodeValue).where(NodeValue.node_id == node_id, NodeValue.run_id == run_id)
-        return self.session.scalars(stmt.order_by(NodeValue.created_at.desc()).limit(1)).first()
+        return self._scalars(stmt.order_by(NodeValue.created_at.desc()).limit(1)).first()
 
     def node_value_in_db(self, node_id: str, run_id: str) -> bool:
         """True if the value of that node in that run was stored."""
@@ -97,7 +114,7 @@ class LineageDB:
         value = self._node_value(node_id, run_id)
         if value is None:
             return None
-        blob = self.session.get(Blob, value.blob_id)
+        blob = self._get(Blob, value.blob_id)
         if blob is not None and blob.path:
             return blob.path
         return f"db:{value.blob_id}"
@@ -108,7 +125,7 @@ class LineageDB:
         if not isinstance(code, str):
             raise InvalidQueryError(f"source code must be text, got {type(code).__name__}")
         digest = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
-        existing = self.session.get(SourceCode, digest)
+        existing = self._get(SourceCode, digest)
         if existing is not None:
             return existing
         record = SourceCode(id=digest, code=code)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import object_session
 from . import context
 from .exceptions import InvalidQueryError, LineageError
 from .store.engine import Store
+from .store.errors import database_errors
 from .store.models import MODELS, Base
 
 M = TypeVar("M", bound=Base)
@@ -105,13 +106,14 @@ class Query(Generic[M]):
         return stmt.limit(self._limit) if self._limit is not None else stmt
 
     def _run(self, stmt: Any) -> Any:
-        if self._session is not None:
-            return self._session._run_query(stmt)
-        context.flush_pending()
-        store = self._store or context.get_store()
-        with store.session() as session:
-            # Closing (not rolling back) ends the transaction without expiring.
-            return session.scalars(stmt).unique().all()
+        with database_errors(f"select {self.model.__name__}"):
+            if self._session is not None:
+                return self._session._run_query(stmt)
+            context.flush_pending()
+            store = self._store or context.get_store()
+            with store.session() as session:
+                # Closing (not rolling back) ends the transaction without expiring.
+                return session.scalars(stmt).unique().all()
 
     def all(self) -> list[M]:
         """Every matching record."""

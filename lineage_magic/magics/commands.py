@@ -31,13 +31,16 @@ def _no_args(name: str, args: list[str]) -> None:
         raise UsageError(f"%lineage {name} takes no arguments, got {' '.join(args)!r}")
 
 
+MAX_COUNT = 1_000_000
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise UsageError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise UsageError(f"expected a positive whole number, got {text!r}")
+    if not 1 <= value <= MAX_COUNT:
+        raise UsageError(f"expected a positive whole number up to {MAX_COUNT}, got {text!r}")
     return value
 
 

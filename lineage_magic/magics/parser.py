@@ -34,6 +34,9 @@ class MagicArgumentParser(argparse.ArgumentParser):
 def split_line(line: str) -> list[str]:
     """Split a magic's argument string like a shell would; bad quoting is a UsageError."""
     try:
+        line.encode("utf-8")
         return shlex.split(line, posix=True)
+    except UnicodeEncodeError:
+        raise UsageError("%lineage: arguments must be valid text (found a lone surrogate)") from None
     except ValueError as err:
         raise UsageError(f"%lineage: cannot parse arguments ({err}): {line!r}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .commands import command
+from .commands import _positive, command
 from .output import Message
 from .parser import MagicArgumentParser
 
@@ -12,18 +12,6 @@ from .parser import MagicArgumentParser
 def _upto(text: str) -> int | str:
     """An execution count (digits) or a cell id."""
     return int(text) if text.isdigit() else text
-
-
-def _seconds(text: str) -> int:
-    from IPython.core.error import UsageError
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"expected a whole number of seconds, got {text!r}") from None
-    if value < 1:
-        raise UsageError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 _export_parser = MagicArgumentParser(prog="%lineage export")
@@ -46,7 +34,7 @@ _replay_parser = MagicArgumentParser(prog="%lineage replay")
 _replay_parser.add_argument("run", help="run id, unique id prefix or run name")
 _replay_parser.add_argument("--upto", type=_upto, default=None, help="last execution count (In [n]) or cell id")
 _replay_parser.add_argument("--here", action="store_true", help="run the cells in this shell instead of a fresh kernel")
-_replay_parser.add_argument("--timeout", type=_seconds, default=600, help="seconds per cell")
+_replay_parser.add_argument("--timeout", type=_positive, default=600, help="seconds per cell")
 
 
 @command("replay")

@@ -34,6 +34,12 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 conn.rollback()
+        except TypeError as err:
+            # The driver refused an option in the URL's query string.
+            self.engine.dispose()
+            raise InvalidURLError(
+                f"cannot use database URL {mask(self.url)}: the driver refused an option ({_reason(err)})"
+            ) from None
         except (SQLAlchemyError, DBAPIError) as err:
             self.engine.dispose()
             raise StoreUnavailableError(

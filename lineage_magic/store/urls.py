@@ -73,6 +73,8 @@ def parse_url(url: str | URL) -> URL:
     else:
         if not isinstance(url, str) or not url.strip():
             raise InvalidURLError(f"database URL must be a non-empty string, got {url!r}")
+        if "\x00" in url or not _is_valid_text(url):
+            raise InvalidURLError("database URL contains a NUL byte or a lone surrogate: not valid text")
         try:
             parsed = make_url(url.strip())
         except (ArgumentError, ValueError):
@@ -91,7 +93,17 @@ def parse_url(url: str | URL) -> URL:
         )
     if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         return parsed.set(database=":memory:")
+    if backend != "sqlite" and not parsed.database:
+        raise InvalidURLError(f"database URL {mask(parsed)!r} names no database: add /DBNAME")
     return parsed
+
+
+def _is_valid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def mask(url: str | URL) -> str:

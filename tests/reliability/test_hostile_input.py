@@ -38,7 +38,7 @@ HOSTILE = [
     "$(touch pwned)", "../../etc/passwd", "/", ".", "sqlite:///", "postgresql://bob:s3cret@127.0.0.1:1/x",
     "kind:", "run:", "cell:zzzz", "a" * 300,
 ]
-# Lone surrogates and integers beyond 64 bits are left to test_known_gaps (below).
+# Lone surrogates and integers beyond 64 bits are checked by the edge-case tests below.
 token = st.one_of(st.sampled_from(HOSTILE), st.text(st.characters(blacklist_categories=("Cs",)), max_size=12))
 tokens = st.lists(token, max_size=5)
 
@@ -208,7 +208,7 @@ def test_database_urls_give_clear_errors(tmp_path: Path, monkeypatch: pytest.Mon
         scheme, userinfo, host, path = parts
         url = f"{scheme}://{userinfo}{host}{path}"
         if scheme.startswith(("mysql", "mariadb")) and path in ("", "/"):
-            return  # no database name: see test_known_gaps
+            return  # no database name: see test_edge_cases_raise_named_errors
         if how == "cli":
             stderr = io.StringIO()
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
@@ -228,7 +228,7 @@ def test_database_urls_give_clear_errors(tmp_path: Path, monkeypatch: pytest.Mon
     check()
 
 
-KNOWN_GAPS = [
+EDGE_CASES = [
     pytest.param(lambda: lm.select(lm.Run, id=["x"]).all(), id="select-list-value"),
     pytest.param(lambda: lm.select(lm.Run, id=2**64).all(), id="select-int-beyond-64-bits"),
     pytest.param(lambda: lm.select(lm.Run, id="\ud800").all(), id="select-lone-surrogate"),
@@ -240,10 +240,9 @@ KNOWN_GAPS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="found by the property tests above; the fix belongs in session.py / store/engine.py")
-@pytest.mark.parametrize("call", KNOWN_GAPS)
-def test_known_gaps(call: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inputs that still escape as a non-lineage exception (strict xfail: passes once fixed)."""
+@pytest.mark.parametrize("call", EDGE_CASES)
+def test_edge_cases_raise_named_errors(call: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs the property tests found escaping as driver errors: now named errors."""
     monkeypatch.chdir(tmp_path)
     lm.connect(f"sqlite:///{tmp_path / 'lineage.db'}")
     try:
@@ -252,10 +251,9 @@ def test_known_gaps(call: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         return
 
 
-@pytest.mark.xfail(strict=True, reason="surrogates and >64-bit integers reach the driver; fix in the magics' parsers")
 @pytest.mark.parametrize("line", ["cells '\ud800'", "deps '\ud800'", "show '\ud800'", "runs -n 99999999999999999999"])
-def test_known_magic_gaps(line: str, tmp_path: Path) -> None:
-    """Magic arguments that still escape as a non-UsageError (strict xfail: passes once fixed)."""
+def test_edge_case_magic_arguments_raise_usage_error(line: str, tmp_path: Path) -> None:
+    """Surrogates and huge integers in magic arguments: a UsageError, not a driver error."""
     with recording_shell(tmp_path) as (shell, _db):
         try:
             shell.run_line_magic("lineage", line)
