@@ -488,7 +488,8 @@ def machine() -> dict[str, Any]:
     import sqlite3
 
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+        "cpu": cpu, "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
         "platform": platform.platform(), "sqlite": sqlite3.sqlite_version,
         "sqlalchemy": sqlalchemy.__version__,
     }
@@ -523,7 +524,7 @@ def run_backend(backend: str, scale: float, reps: int, batch: int, workdir: Path
         Store(url).dispose()
         before = _pg_database_size(url)
     try:
-        say(f"{backend}: building scale {scale:g} ...")
+        say(f"{backend}: building scale {scale:g} in {url if keep else 'a scratch database'} ...")
         built = build(url, scale, batch=batch, progress=say)
         counts = built.counts
         say(f"{backend}: wrote {counts['cells']:,} cells in {built.write_seconds:.1f} s")
@@ -584,7 +585,8 @@ def print_table(result: dict[str, Any]) -> None:
     """The results of one backend as a text table."""
     m, c, w, s = result["machine"], result["counts"], result["write"], result["size"]
     print(f"\n== {result['backend']} {result['server'] or 'sqlite ' + m['sqlite']} · scale {result['scale']:g} ==")
-    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, SQLAlchemy {m['sqlalchemy']}")
+    print(f"machine: {m['cpu']}, {m['cores']} cores (load {m['load_average'][0]} at the end), "
+          f"Python {m['python']}, SQLAlchemy {m['sqlalchemy']}")
     print(f"records: {c['runs']:,} runs, {c['cells']:,} cells, {c['nodes']:,} nodes, {c['edges']:,} edges, "
           f"{c['cell_links']:,} cell links, {c['artifacts']:,} artifacts")
     print(f"write:   {w['cells_per_s']:,} cells/s ({w['rows_per_s']:,} rows/s) in write_cells, "
