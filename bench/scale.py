@@ -139,7 +139,8 @@ def _outputs(rng: random.Random) -> list[dict[str, Any]]:
         return []
     if roll < 0.9:
         return [{"output_type": "execute_result", "mime": ["text/plain"], "text": f"{rng.random():.6f}"}]
-    return [{"output_type": "stream", "name": "stdout", "text": f"epoch {rng.randint(1, 99)} loss {rng.random():.4f}\n"}]
+    text = f"epoch {rng.randint(1, 99)} loss {rng.random():.4f}\n"
+    return [{"output_type": "stream", "name": "stdout", "text": text}]
 
 
 def _cell_write(rng: random.Random, run: RunInfo, index: int, started: datetime,

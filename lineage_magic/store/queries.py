@@ -27,12 +27,13 @@ Depth: SQL recursion cannot skip a record it has already reached, so a
 record reached by paths of k different lengths is produced k times. With
 ``depth=N`` the walk is breadth first in legs of ``LEG`` hops, one bounded
 recursive CTE per leg started from the previous leg's frontier, which caps
-that repetition at ``LEG`` per record (depth 100 over a chain is 20
+that repetition at ``LEG`` per record. Depth 100 over a chain is 20
 statements of 5 rows, about 1 ms on SQLite; over diamonds a single 100-hop
-CTE produced up to 100 rows per record and was 10 to 30 times slower). With ``depth=None`` one CTE collects the reached ids (each
-once: linear in the reached subgraph, and safe against cycles) together with
-the links leaving them, and the distances are computed in Python over those
-plain strings.
+CTE produced up to 100 rows per record and was 10 to 30 times slower. The
+statements are built once and executed with bound parameters. With
+``depth=None`` one CTE collects the reached ids (each once: linear in the
+reached subgraph, and safe against cycles) together with the links leaving
+them, and the distances are computed in Python over those plain strings.
 """
 
 from __future__ import annotations
