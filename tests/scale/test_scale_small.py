@@ -23,9 +23,16 @@ from lineage_magic.store.engine import Store
 from lineage_magic.store.queries import Hop
 from lineage_magic.views.data import list_runs, load_page, load_record
 
-from conftest import _fresh_server_database
 
 SCALE = 0.01
+
+
+def _server_database(config: pytest.Config, backend: str) -> Iterator[str]:
+    """A fresh server database from the root conftest's helper."""
+    # Found by path: every conftest module is named ``conftest``, so importing one by name is ambiguous.
+    root = config.pluginmanager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
+    assert root is not None, "tests/conftest.py is not loaded"
+    return root._fresh_server_database(backend)
 
 
 def _load_bench() -> ModuleType:
@@ -47,7 +54,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "sqlite":
         urls: Iterator[str] = iter([f"sqlite:///{tmp_path_factory.mktemp('scale') / 'scale.db'}"])
     else:
-        urls = _fresh_server_database("postgresql")
+        urls = _server_database(request.config, "postgresql")
     url = next(urls)
     result = bench.build(url, SCALE)
     store = Store(url)

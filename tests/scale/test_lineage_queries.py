@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -13,10 +14,17 @@ from lineage_magic.store import queries, tables, writes
 from lineage_magic.store.engine import Store
 from lineage_magic.store.queries import Hop
 
-from conftest import BACKENDS, _fresh_server_database
 
 RUN = "R" * 20
 NOW = datetime(2025, 1, 6, tzinfo=timezone.utc)
+
+
+def _server_database(config: pytest.Config, backend: str) -> Iterator[str]:
+    """A fresh server database from the root conftest's helper."""
+    # Found by path: every conftest module is named ``conftest``, so importing one by name is ambiguous.
+    root = config.pluginmanager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
+    assert root is not None, "tests/conftest.py is not loaded"
+    return root._fresh_server_database(backend)
 
 
 def cell(i: int) -> str:
@@ -27,7 +35,7 @@ def node(i: int, kind: str) -> str:
     return f"n{i:014d}{kind[0]}"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mariadb"])
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """Six cells: ``x{i} = f(x{i-1})``, and cell 5 also reads ``x1`` and mutates ``x4``.
 
@@ -37,7 +45,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "sqlite":
         urls: Iterator[str] = iter([f"sqlite:///{tmp_path_factory.mktemp('queries') / 'lineage.db'}"])
     else:
-        urls = _fresh_server_database(request.param)
+        urls = _server_database(request.config, request.param)
     opened = Store(next(urls))
     with opened.engine.begin() as conn:
         writes.start_run(conn, writes.RunStart(
