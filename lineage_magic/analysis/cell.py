@@ -44,6 +44,7 @@ __all__ = [
     "CellAnalysis",
     "analyze_cell",
     "close_facts",
+    "FactsClosure",
     "positions_match",
     "MUTATING_METHODS",
 ]
@@ -716,63 +717,150 @@ def _class_facts(methods: Mapping[str, FunctionFacts]) -> FunctionFacts:
     )
 
 
+class FactsClosure:
+    """Closes function facts over one fixed table of user functions and methods.
+
+    Calling ``f`` may run every function reachable from it, so its reads and global
+    writes are the union over that reachable set; a parameter of ``f`` is mutated when
+    ``f`` passes it to a callee that mutates the matching parameter (a fixpoint).
+    Work is shared between calls and grows with the part of the table actually used.
+    """
+
+    def __init__(
+        self, functions: Mapping[str, FunctionFacts], methods: Mapping[str, Sequence[FunctionFacts]]
+    ) -> None:
+        self._functions = functions
+        self._methods = methods
+        self._order: list[FunctionFacts] = []
+        self._index: dict[int, int] = {}
+        self._resolved: dict[str, tuple[int, ...]] = {}
+        self._calls: list[tuple[int, ...]] = []
+        self._fparams: list[list[tuple[tuple[int, ...], Position, tuple[Position, ...]]]] = []
+        self._fglobals: list[list[tuple[tuple[int, ...], Position, str]]] = []
+        self._mparams: list[set[Position]] = []
+        # target -> (caller, entry) forwarding entries that have not fired yet
+        self._waiting: dict[int, list[tuple[int, int]]] = {}
+        self._fired: list[set[int]] = []
+        self._matched: dict[int, frozenset[str]] = {}
+        self._results: dict[int, FunctionFacts] = {}
+        self._pending: list[int] = []
+
+    def close(self, facts: FunctionFacts) -> FunctionFacts:
+        """``facts`` with the effects of everything it may call folded in."""
+        done = self._results.get(id(facts))
+        if done is not None:
+            return done
+        root = self._add(facts)
+        self._discover()
+        self._propagate()
+        seen = {root}
+        stack = [root]
+        while stack:
+            for g in self._calls[stack.pop()]:
+                if g not in seen:
+                    seen.add(g)
+                    stack.append(g)
+        if len(seen) == 1 and not self._fparams[root] and not self._fglobals[root]:
+            self._results[id(facts)] = facts
+            return facts
+        reads: set[str] = set()
+        writes: set[str] = set()
+        mglobals: set[str] = set()
+        for k in seen:
+            f = self._order[k]
+            reads |= f.reads_globals
+            writes |= f.writes_globals
+            mglobals |= f.mutates_globals
+            mglobals |= self._matched_globals(k)
+        result = dataclasses.replace(
+            facts,
+            reads_globals=frozenset(reads),
+            writes_globals=frozenset(writes),
+            mutates_globals=frozenset(mglobals - writes),
+            mutates_params=frozenset(self._mparams[root]),
+        )
+        self._results[id(facts)] = result
+        return result
+
+    def depends_on(self, name: str) -> bool:
+        """Whether a result may change when ``name`` (``".m"`` for methods) is rebound."""
+        return name in self._resolved
+
+    def _add(self, facts: FunctionFacts) -> int:
+        k = self._index.get(id(facts))
+        if k is None:
+            k = self._index[id(facts)] = len(self._order)
+            self._order.append(facts)
+            self._mparams.append(set(facts.mutates_params))
+            self._fired.append(set())
+            if facts.mutates_params:
+                self._pending.append(k)
+        return k
+
+    def _targets(self, name: str) -> tuple[int, ...]:
+        found = self._resolved.get(name)
+        if found is None:
+            if name.startswith("."):
+                candidates: Sequence[FunctionFacts] = self._methods.get(name[1:], ())
+            else:
+                one = self._functions.get(name)
+                candidates = (one,) if one is not None else ()
+            found = self._resolved[name] = tuple(self._add(g) for g in candidates)
+        return found
+
+    def _discover(self) -> None:
+        """Resolve the callees of every node added since the last call."""
+        while len(self._calls) < len(self._order):
+            k = len(self._calls)
+            facts = self._order[k]
+            self._calls.append(tuple({g for name in facts.calls for g in self._targets(name)} - {k}))
+            entries = [(t, pos, keys) for c, pos, keys in facts.forwards_params if (t := self._targets(c))]
+            self._fparams.append(entries)
+            self._fglobals.append(
+                [(t, pos, name) for c, pos, name in facts.forwards_globals if (t := self._targets(c))]
+            )
+            for e, (t, pos, keys) in enumerate(entries):
+                for g in t:
+                    self._waiting.setdefault(g, []).append((k, e))
+                    if g < k and self._mparams[g] and positions_match(pos, self._mparams[g]):
+                        self._fire(k, e)
+
+    def _fire(self, k: int, e: int) -> None:
+        if e in self._fired[k]:
+            return
+        self._fired[k].add(e)
+        before = len(self._mparams[k])
+        self._mparams[k].update(self._fparams[k][e][2])
+        if len(self._mparams[k]) != before:
+            self._pending.append(k)
+
+    def _propagate(self) -> None:
+        """Worklist: when a node's mutated parameters grow, re-check entries that forward to it."""
+        while self._pending:
+            g = self._pending.pop()
+            for k, e in self._waiting.get(g, ()):
+                if e not in self._fired[k] and positions_match(self._fparams[k][e][1], self._mparams[g]):
+                    self._fire(k, e)
+
+    def _matched_globals(self, k: int) -> frozenset[str]:
+        found = self._matched.get(k)
+        if found is None:
+            found = frozenset(
+                name
+                for t, pos, name in self._fglobals[k]
+                if any(self._mparams[g] and positions_match(pos, self._mparams[g]) for g in t)
+            )
+            self._matched[k] = found
+        return found
+
+
 def close_facts(
     root: FunctionFacts,
     functions: Mapping[str, FunctionFacts],
     methods: Mapping[str, Sequence[FunctionFacts]],
 ) -> FunctionFacts:
     """Fold into ``root`` the reads and changes of the user functions and methods it calls."""
-
-    def callees(name: str) -> Sequence[FunctionFacts]:
-        if name.startswith("."):
-            return methods.get(name[1:], ())
-        found = functions.get(name)
-        return (found,) if found is not None else ()
-
-    order = [root]
-    seen = {id(root)}
-    i = 0
-    while i < len(order):
-        facts = order[i]
-        i += 1
-        for name in facts.calls:
-            for g in callees(name):
-                if id(g) not in seen:
-                    seen.add(id(g))
-                    order.append(g)
-    if len(order) == 1 and not root.forwards_params and not root.forwards_globals:
-        return root
-    reads = {id(f): set(f.reads_globals) for f in order}
-    writes = {id(f): set(f.writes_globals) for f in order}
-    mglobals = {id(f): set(f.mutates_globals) for f in order}
-    mparams = {id(f): set(f.mutates_params) for f in order}
-    changed = True
-    while changed:
-        changed = False
-        for f in order:
-            key = id(f)
-            before = (len(reads[key]), len(writes[key]), len(mglobals[key]), len(mparams[key]))
-            for name in f.calls:
-                for g in callees(name):
-                    reads[key] |= reads[id(g)]
-                    writes[key] |= writes[id(g)]
-                    mglobals[key] |= mglobals[id(g)]
-            for callee, pos, keys in f.forwards_params:
-                if any(positions_match(pos, mparams[id(g)]) for g in callees(callee)):
-                    mparams[key].update(keys)
-            for callee, pos, name in f.forwards_globals:
-                if any(positions_match(pos, mparams[id(g)]) for g in callees(callee)):
-                    mglobals[key].add(name)
-            if before != (len(reads[key]), len(writes[key]), len(mglobals[key]), len(mparams[key])):
-                changed = True
-    key = id(root)
-    return dataclasses.replace(
-        root,
-        reads_globals=frozenset(reads[key]),
-        writes_globals=frozenset(writes[key]),
-        mutates_globals=frozenset(mglobals[key] - writes[key]),
-        mutates_params=frozenset(mparams[key]),
-    )
+    return FactsClosure(functions, methods).close(root)
 
 
 # --------------------------------------------------------------------------- top level
@@ -825,7 +913,8 @@ class _CellWalker:
             for mname, mfacts in own.items():
                 functions[f"{name}.{mname}"] = mfacts
                 methods.setdefault(mname, []).append(mfacts)
-        closed = {name: close_facts(f, functions, methods) for name, f in functions.items()}
+        closure = FactsClosure(functions, methods)
+        closed = {name: closure.close(f) for name, f in functions.items()}
         nodes = tuple(self.nodes)
         return CellAnalysis(
             nodes=nodes,

@@ -19,10 +19,10 @@ Choices worth knowing:
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from lineage_magic.analysis.cell import CellAnalysis, FunctionFacts, NodeInfo, close_facts, positions_match
+from lineage_magic.analysis.cell import CellAnalysis, FactsClosure, FunctionFacts, NodeInfo, positions_match
 
 __all__ = ["EdgeInfo", "CellDeps", "DependencyTracker"]
 
@@ -103,6 +103,22 @@ class _CellRun:
             self.edges.append(EdgeInfo(source, target))
 
 
+class _MethodTable(Mapping[str, Sequence[FunctionFacts]]):
+    """Read-only view: method name -> the facts of every user class method so named."""
+
+    def __init__(self, owners: dict[str, dict[str, FunctionFacts]]) -> None:
+        self._owners = owners
+
+    def __getitem__(self, name: str) -> Sequence[FunctionFacts]:
+        return tuple(self._owners[name].values())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._owners)
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
+
 class DependencyTracker:
     """Holds the lineage state of one kernel session: which node last defined or mutated each name."""
 
@@ -115,8 +131,9 @@ class DependencyTracker:
         self._groups: dict[str, set[str]] = {}
         self._functions: dict[str, FunctionFacts] = {}
         self._methods: dict[str, dict[str, FunctionFacts]] = {}
+        self._class_methods: dict[str, list[str]] = {}
         self._modules: set[str] = set()
-        self._closed: dict[str, FunctionFacts] = {}
+        self._closure: FactsClosure | None = None
 
     # -- queries
 
@@ -227,14 +244,21 @@ class DependencyTracker:
             for member in theirs:
                 self._groups[member] = group
 
+    def _invalidate(self, name: str, methods: Iterable[str] = ()) -> None:
+        """Drop cached closures that resolved ``name`` or one of the ``methods``."""
+        closure = self._closure
+        if closure is not None and (closure.depends_on(name) or any(closure.depends_on("." + m) for m in methods)):
+            self._closure = None
+
     def _forget_function(self, name: str) -> None:
-        if self._functions.pop(name, None) is not None:
-            self._closed.clear()
-        prefix = name + "."
-        for key in [k for k in self._functions if k.startswith(prefix)]:
-            del self._functions[key]
-        for owners in self._methods.values():
-            owners.pop(name, None)
+        if self._functions.pop(name, None) is None:
+            return
+        self._invalidate(name, self._class_methods.get(name, ()))
+        for method in self._class_methods.pop(name, ()):
+            self._functions.pop(f"{name}.{method}", None)
+            owners = self._methods.get(method)
+            if owners is not None:
+                owners.pop(name, None)
 
     def _define(self, node: NodeInfo, ref: NodeRef, analysis: CellAnalysis, run: _CellRun) -> None:
         name = node.name
@@ -258,18 +282,24 @@ class DependencyTracker:
             self._register(name, facts, analysis)
         elif known and len(known) == len(roots):
             self._functions[name] = self._functions[known[0]]
+            self._invalidate(name)
         live = [r for r in roots if r in self._history and r not in self._deleted]
         if live:
             self._join(name, live)
 
     def _register(self, name: str, facts: FunctionFacts, analysis: CellAnalysis) -> None:
-        self._closed.clear()
         self._functions[name] = facts
         prefix = name + "."
+        own = []
         for key, method in analysis.functions.items():
             if key.startswith(prefix):
+                method_name = key[len(prefix):]
+                own.append(method_name)
                 self._functions[key] = method
-                self._methods.setdefault(key[len(prefix):], {})[name] = method
+                self._methods.setdefault(method_name, {})[name] = method
+        if own:
+            self._class_methods[name] = own
+        self._invalidate(name, own)
 
     def _delete(self, name: str) -> None:
         self._leave_group(name)
@@ -290,13 +320,10 @@ class DependencyTracker:
         if live:
             self._join(name, live)
 
-    def _close(self, name: str, facts: FunctionFacts) -> FunctionFacts:
-        closed = self._closed.get(name)
-        if closed is None:
-            methods = {m: list(owners.values()) for m, owners in self._methods.items()}
-            closed = close_facts(facts, self._functions, methods)
-            self._closed[name] = closed
-        return closed
+    def _close(self, facts: FunctionFacts) -> FunctionFacts:
+        if self._closure is None:
+            self._closure = FactsClosure(self._functions, _MethodTable(self._methods))
+        return self._closure.close(facts)
 
     def _call(self, node: NodeInfo, ref: NodeRef, run: _CellRun) -> None:
         name = node.name
@@ -321,7 +348,7 @@ class DependencyTracker:
         shift = 1 if receiver is not None else 0
         changed: list[str] = []
         for key, facts in candidates:
-            closed = self._close(key, facts)
+            closed = self._close(facts)
             for read in sorted(closed.reads_globals):
                 run.edge(self.last_writer(read), ref[1])
             params = closed.mutates_params
