@@ -7,9 +7,14 @@ database; this module is the Python API over that store.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+# A library's log records go where the application sends them; without this,
+# Python's last-resort handler would print our warnings into the user's cells.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # Public name -> module that defines it. Imported on first use (PEP 562), so
 # ``%load_ext lineage_magic`` and the command line start without SQLAlchemy.

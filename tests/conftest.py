@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -23,6 +24,8 @@ SERVERS = {
     ),
 }
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
+# Real public notebooks, in shared/ beside the checkout (see shared/corpus/README.md).
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "learn-python3"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -123,3 +126,26 @@ def _forget_stores(fragment: str) -> None:
         if fragment in key:
             context.forget_store(store)
     context._context.store = None
+
+
+def _corpus_params() -> list[object]:
+    import nbformat
+
+    if not CORPUS.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"corpus not found at {CORPUS}"), id="no-corpus")]
+    params = []
+    for path in sorted(CORPUS.glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        marks = []
+        if any(c.cell_type == "code" and "pip install" in c.source for c in cells):
+            # It changes the environment it runs in: its output depends on what
+            # an earlier run installed, with or without the extension.
+            marks.append(pytest.mark.skip(reason="runs pip install: its output depends on what earlier runs installed"))
+        params.append(pytest.param(path, marks=marks, id=path.stem))
+    return params
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests taking ``corpus_notebook`` run once per notebook of the corpus."""
+    if "corpus_notebook" in metafunc.fixturenames:
+        metafunc.parametrize("corpus_notebook", _corpus_params())

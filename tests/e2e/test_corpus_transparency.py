@@ -19,14 +19,6 @@ from nbclient import NotebookClient
 import lineage_magic as lm
 from lineage_magic.replay.compare import DEFAULT_MASKS, apply_masks
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "learn-python3"
-NOTEBOOKS = sorted(CORPUS.glob("*.ipynb")) if CORPUS.is_dir() else []
-# A notebook that pip-installs changes the environment it runs in: its output
-# depends on what an earlier run installed, with or without the extension.
-INSTALLS = {
-    p.stem for p in NOTEBOOKS
-    if any(c.cell_type == "code" and "pip install" in c.source for c in nbformat.read(p, as_version=4).cells)
-}
 
 
 # beginner-15 prints the fields of datetime.now() separated by spaces.
@@ -67,14 +59,12 @@ def _normalized(nb: nbformat.NotebookNode) -> list[list[Any]]:
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(not NOTEBOOKS, reason=f"corpus not found at {CORPUS}")
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_corpus_notebook_is_unchanged_and_fully_recorded(path: Path, tmp_path: Path) -> None:
-    if path.stem in INSTALLS:
-        pytest.skip("runs pip install: its output depends on what earlier runs installed")
+def test_corpus_notebook_is_unchanged_and_fully_recorded(corpus_notebook: Path, tmp_path: Path) -> None:
+    path = corpus_notebook
+    corpus = path.parent
     bare_dir, ext_dir = tmp_path / "bare", tmp_path / "ext"
     for target in (bare_dir, ext_dir):
-        shutil.copytree(CORPUS, target)
+        shutil.copytree(corpus, target)
     url = f"sqlite:///{tmp_path / 'lineage.db'}"
     run_name = f"corpus-{path.stem}"
     bare = _execute(path, bare_dir, [])

@@ -17,9 +17,6 @@ from nbclient import NotebookClient
 from lineage_magic.replay import replay, run_notebook
 from lineage_magic.store.engine import Store
 
-CORPUS = Path("/work/shared/corpus/learn-python3")
-NOTEBOOKS = sorted(CORPUS.glob("*.ipynb")) if CORPUS.is_dir() else []
-
 # Notebooks whose outputs cannot repeat, and the cells (seq) where they diverge.
 NOT_REPRODUCIBLE = {
     # prints datetime.now() field by field, and unseeded random.randint/random.random
@@ -36,10 +33,9 @@ def _bare_errors(path: Path) -> list[str]:
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(not NOTEBOOKS, reason=f"corpus not found at {CORPUS}")
-@pytest.mark.parametrize("source", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_corpus_notebook_replays(source: Path, store: Store, tmp_path: Path,
+def test_corpus_notebook_replays(corpus_notebook: Path, store: Store, tmp_path: Path,
                                  record_property: pytest.RecordProperty) -> None:
+    source = corpus_notebook
     path = tmp_path / source.name
     shutil.copy(source, path)
     recorded = run_notebook(path, store=store, allow_errors=True, progress=False, timeout=60)

@@ -67,5 +67,5 @@ def test_bad_arguments_are_usage_errors(shell: InteractiveShell) -> None:
         _magic(shell, "replay zzzzzzzzzz")
     with pytest.raises(UsageError, match="diff"):
         _magic(shell, "diff onlyone")
-    with pytest.raises(UsageError, match="seconds"):
+    with pytest.raises(UsageError, match="positive whole number"):
         _magic(shell, "replay abc --timeout 0")
