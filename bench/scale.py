@@ -47,7 +47,7 @@ from typing import Any
 from sqlalchemy import Engine, column, create_engine, func, insert, select, table, text
 
 from lineage_magic.lineagedb import LineageDB
-from lineage_magic.recorder.recorder import node_id
+from lineage_magic.ids import new_cell_id, node_id
 from lineage_magic.store import queries, tables, writes
 from lineage_magic.store.engine import Store
 from lineage_magic.views.data import list_runs, load_page, load_record
@@ -228,7 +228,7 @@ def build(url: str, scale: float = 1.0, *, batch: int = 500, seed: int = 7,
         transform = transforms[r % len(transforms)]
         run = RunInfo(
             id=writes.new_id(20), transform=transform,
-            cells=[writes.new_id(16) for _ in range(size)], chain_only=r % 2 == 0,
+            cells=[new_cell_id() for _ in range(size)], chain_only=r % 2 == 0,
         )
         if not run.chain_only:
             run.shortcuts = {

@@ -40,7 +40,8 @@ def blob_dir_for(store: Any, configured: str = "") -> Path:
 def _producer(recorder: Any, variable: str) -> tuple[str | None, str | None, bool]:
     """(cell id, node id, written yet?) of the node that last wrote ``variable``."""
     from .analysis import analyze_cell
-    from .recorder.recorder import MAX_NODES_PER_CELL, node_id
+    from .ids import node_id
+    from .recorder.recorder import MAX_NODES_PER_CELL
 
     current = recorder.current_cell_id()
     source = recorder.current_cell_source()

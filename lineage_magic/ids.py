@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import string
+import time
 from datetime import datetime, timezone
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -17,6 +18,32 @@ os.register_at_fork(after_in_child=_rng.seed)
 def new_id(length: int) -> str:
     """A random base62 id of the given length (8 for users, 20 for runs, ...)."""
     return "".join(_rng.choices(_ALPHABET, k=length))
+
+
+def _base62(value: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        value, digit = divmod(value, 62)
+        digits.append(_BASE62[digit])
+    return "".join(reversed(digits))
+
+
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase  # sorts like its values
+
+
+def new_cell_id() -> str:
+    """A 16-character cell id that sorts by creation time (to the second).
+
+    Six characters of time, then ten random ones: new ids land at the end of
+    the indexes they go into, which makes bulk writes several times faster
+    than fully random ids on a large store.
+    """
+    return _base62(int(time.time()), 6) + new_id(10)
+
+
+def node_id(cell_id: str, index: int) -> str:
+    """The id of node ``index`` of a cell: derived, so edges need no lookup table."""
+    return cell_id + _base62(index, 4)
 
 
 def utcnow() -> datetime:

@@ -27,7 +27,7 @@ from traitlets.config import Configurable
 
 from .. import context
 from ..analysis import CellAnalysis, DependencyTracker, NodeInfo, analyze_cell
-from ..ids import new_id
+from ..ids import new_cell_id, new_id, node_id
 from ..store.urls import check_url_shape, mask_text, resolve_url
 from . import capture
 from .libraries import LibraryVersions
@@ -230,7 +230,7 @@ class LineageMagic(Configurable):
             if any(marker in raw for marker in _OPAQUE_MARKERS):
                 snapshot = _namespace_ids(self.shell)
             self._stack.append(
-                _Frame(new_id(16), raw, getattr(info, "cell_id", None), _now(), time.perf_counter(), snapshot)
+                _Frame(new_cell_id(), raw, getattr(info, "cell_id", None), _now(), time.perf_counter(), snapshot)
             )
             if self.files is not None:
                 self.files.begin(self._stack[-1].key)
@@ -287,7 +287,7 @@ class LineageMagic(Configurable):
         raw = getattr(info, "raw_cell", None)
         if not isinstance(raw, str) or not raw.strip() or getattr(info, "silent", False):
             return None
-        return _Frame(new_id(16), raw, getattr(info, "cell_id", None), _now(), time.perf_counter(), None)
+        return _Frame(new_cell_id(), raw, getattr(info, "cell_id", None), _now(), time.perf_counter(), None)
 
     def _record(self, frame: _Frame, result: Any, depth: int) -> None:
         duration_ms = (time.perf_counter() - frame.t0) * 1000.0
@@ -374,7 +374,7 @@ class LineageMagic(Configurable):
                 last_write[node.name] = len(rows)
             rows.append(row)
         for name in runtime_defined:
-            nid = new_id(16)
+            nid = node_id(cell_key, len(rows))
             self._runtime_nodes[(cell_key, name)] = nid
             last_write[name] = len(rows)
             rows.append({
@@ -494,11 +494,6 @@ def _import_writer_modules(url: str) -> None:
     except (ArgumentError, ImportError, ValueError) as err:
         # Reported by the writer when it tries to open the store.
         log.debug("cannot preload the driver for %s: %s", mask_text(url), err)
-
-
-def node_id(cell_key: str, index: int) -> str:
-    """The id of node ``index`` of a cell: derived, so edges need no lookup table."""
-    return f"{cell_key[:11]}{index:05d}"
 
 
 def _node_row(node: NodeInfo, nid: str, cell_key: str, run_id: str | None, index: int) -> dict[str, Any]:

@@ -123,7 +123,7 @@ cells = Table(
     Column("error_message", LongText),
     # Line of the cell where the error escaped: statements after it did not run.
     Column("error_line", Integer),
-    Column("outputs", JSON),
+    Column("outputs", JSON(none_as_null=True)),
     UniqueConstraint("run_id", "seq"),
     Index("ix_cells_source_code_id", "source_code_id"),
     **TABLE_OPTIONS,
@@ -139,7 +139,7 @@ cell_links = Table(
 
 nodes = Table(
     "nodes", metadata,
-    _id(16),
+    _id(20),  # the cell's id and the node's position in it
     Column("kind", String(16), nullable=False),
     _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE"),
     _fk("cell_id", 16, "cells.id", nullable=False, ondelete="CASCADE"),
@@ -151,7 +151,7 @@ nodes = Table(
     Column("end_col_offset", Integer),
     Column("module", String(255)),
     Column("library_version", String(64)),
-    Column("args", JSON),
+    Column("args", JSON(none_as_null=True)),
     Column("value_type", String(255)),
     Column("value_repr", LongText),
     Column("value_len", BigInteger),
@@ -163,8 +163,8 @@ nodes = Table(
 
 edges = Table(
     "edges", metadata,
-    _fk("source_id", 16, "nodes.id", nullable=False, ondelete="CASCADE", primary_key=True),
-    _fk("target_id", 16, "nodes.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    _fk("source_id", 20, "nodes.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    _fk("target_id", 20, "nodes.id", nullable=False, ondelete="CASCADE", primary_key=True),
     _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE"),
     Index("ix_edges_target_id", "target_id"),
     **TABLE_OPTIONS,
@@ -183,7 +183,7 @@ blobs = Table(
 node_values = Table(
     "node_values", metadata,
     _id(16),
-    _fk("node_id", 16, "nodes.id", ondelete="SET NULL"),
+    _fk("node_id", 20, "nodes.id", ondelete="SET NULL"),
     _fk("run_id", 20, "runs.id", ondelete="CASCADE"),
     Column("value_type", String(255)),
     Column("format", String(16), nullable=False),
@@ -202,7 +202,7 @@ artifacts = Table(
     Column("version", Integer, nullable=False, default=0),
     _fk("run_id", 20, "runs.id", ondelete="SET NULL"),
     _fk("cell_id", 16, "cells.id", ondelete="SET NULL"),
-    _fk("node_id", 16, "nodes.id", ondelete="SET NULL"),
+    _fk("node_id", 20, "nodes.id", ondelete="SET NULL"),
     _fk("node_value_id", 16, "node_values.id", ondelete="SET NULL"),
     Column("path", LongText),
     Column("sha256", String(64)),

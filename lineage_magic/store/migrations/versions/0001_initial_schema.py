@@ -137,7 +137,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_cell_links_child_id', ['child_id'], unique=False)
 
     op.create_table('nodes',
-    sa.Column('id', sa.String(length=16), nullable=False),
+    sa.Column('id', sa.String(length=20), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('run_id', sa.String(length=20), nullable=False),
     sa.Column('cell_id', sa.String(length=16), nullable=False),
@@ -165,8 +165,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_nodes_run_id_name', ['run_id', 'name'], unique=False)
 
     op.create_table('edges',
-    sa.Column('source_id', sa.String(length=16), nullable=False),
-    sa.Column('target_id', sa.String(length=16), nullable=False),
+    sa.Column('source_id', sa.String(length=20), nullable=False),
+    sa.Column('target_id', sa.String(length=20), nullable=False),
     sa.Column('run_id', sa.String(length=20), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_edges_run_id_runs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['source_id'], ['nodes.id'], name=op.f('fk_edges_source_id_nodes'), ondelete='CASCADE'),
@@ -180,7 +180,7 @@ def upgrade() -> None:
 
     op.create_table('node_values',
     sa.Column('id', sa.String(length=16), nullable=False),
-    sa.Column('node_id', sa.String(length=16), nullable=True),
+    sa.Column('node_id', sa.String(length=20), nullable=True),
     sa.Column('run_id', sa.String(length=20), nullable=True),
     sa.Column('value_type', sa.String(length=255), nullable=True),
     sa.Column('format', sa.String(length=16), nullable=False),
@@ -204,7 +204,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('run_id', sa.String(length=20), nullable=True),
     sa.Column('cell_id', sa.String(length=16), nullable=True),
-    sa.Column('node_id', sa.String(length=16), nullable=True),
+    sa.Column('node_id', sa.String(length=20), nullable=True),
     sa.Column('node_value_id', sa.String(length=16), nullable=True),
     sa.Column('path', sa.Text().with_variant(mysql.LONGTEXT(), 'mariadb').with_variant(mysql.LONGTEXT(), 'mysql'), nullable=True),
     sa.Column('sha256', sa.String(length=64), nullable=True),
