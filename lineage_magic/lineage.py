@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import select
 
 from . import context
 from .exceptions import InvalidQueryError, NoActiveRunError, RecordNotFoundError
 from .store.engine import Store
 from .store.errors import database_errors
-from .store.models import Cell, Node, Run, cell_links
+from .store.models import Cell, Node, Run
 
 
 def _shell_recorder() -> Any:
@@ -78,22 +78,14 @@ def resolve_cells(target: Any, store: Store | None = None) -> tuple[list[str], s
 
 
 def _traverse(start: list[str], *, up: bool, depth: int | None, store: Store | None) -> list[Cell]:
-    if depth is not None and (not isinstance(depth, int) or depth < 1):
-        raise InvalidQueryError(f"depth must be a positive int or None, got {depth!r}")
-    near, far = (cell_links.c.child_id, cell_links.c.parent_id) if up else (cell_links.c.parent_id, cell_links.c.child_id)
-    if depth is None:
-        seed = select(far.label("id")).where(near.in_(start))
-        walk = seed.cte("walk", recursive=True)
-        step = select(far).join(walk, near == walk.c.id)
-        walk = walk.union(step)
-    else:
-        seed = select(far.label("id"), literal(1).label("depth")).where(near.in_(start))
-        walk = seed.cte("walk", recursive=True)
-        step = select(far, walk.c.depth + 1).join(walk, near == walk.c.id).where(walk.c.depth < depth)
-        walk = walk.union_all(step)
-    stmt = select(Cell).where(Cell.id.in_(select(walk.c.id))).order_by(Cell.run_id, Cell.seq)
+    from .store import queries
+
+    walk = queries.cell_upstream if up else queries.cell_downstream
     with _store(store).session() as session, database_errors("lineage"):
-        return list(session.scalars(stmt))
+        ids = [hop.id for hop in walk(session, start, depth)]
+        cells = [cell for chunk in range(0, len(ids), 10_000)
+                 for cell in session.scalars(select(Cell).where(Cell.id.in_(ids[chunk:chunk + 10_000])))]
+    return sorted(cells, key=lambda c: (c.run_id, c.seq))
 
 
 def upstream(target: Any, *, depth: int | None = None, store: Store | None = None) -> list[Any]:
