@@ -32,6 +32,9 @@ TABLES = {"users", "transforms", "runs", "cells", "source_code", "nodes", "edges
 def recording(url: str, *, quiet: bool = True, run_name: str = "") -> Iterator[Any]:
     """The global shell recording into ``url``."""
     shell = InteractiveShell.instance()
+    # IPython's own history cannot write a lone surrogate left by a bare run.
+    shell.history_manager.db_input_cache.clear()
+    shell.history_manager.db_output_cache.clear()
     shell.reset(new_session=True)
     shell.config.LineageMagic.db_url = url
     shell.config.LineageMagic.quiet = quiet
