@@ -122,40 +122,41 @@ def build_notebook(exported: ExportedRun, *, validate: bool = True) -> Any:
         "transform": exported.transform_name,
         "path": exported.transform_path,
     }
+    # Plain dicts, validated once below (or by the caller): nbformat's new_* helpers
+    # validate every cell and output, which cost more than the export itself.
     for cell, cell_id in zip(exported.cells, exported.cell_ids):
-        node = v4.new_code_cell(
-            source=cell.source,
-            execution_count=cell.execution_count,
-            outputs=_outputs(cell),
-            metadata={"lineage": {"cell": cell.id, "run": cell.run_id, "status": cell.status}},
-        )
-        node["id"] = cell_id
-        nb.cells.append(node)
+        nb.cells.append(nbformat.from_dict({
+            "id": cell_id,
+            "cell_type": "code",
+            "source": cell.source,
+            "execution_count": cell.execution_count,
+            "outputs": _outputs(cell),
+            "metadata": {"lineage": {"cell": cell.id, "run": cell.run_id, "status": cell.status}},
+        }))
     if validate:
         nbformat.validate(nb)
     return nb
 
 
-def _outputs(cell: CellRecord) -> list[Any]:
-    from nbformat import v4
-
-    outputs = []
+def _outputs(cell: CellRecord) -> list[dict[str, Any]]:
+    outputs: list[dict[str, Any]] = []
     for out in cell.outputs:
         kind = out.get("output_type")
         text = out.get("text")
         text = text if isinstance(text, str) else ""
         if kind == "stream":
             name = out.get("name") if out.get("name") in ("stdout", "stderr") else "stdout"
-            outputs.append(v4.new_output("stream", name=name, text=text))
+            outputs.append({"output_type": "stream", "name": name, "text": text})
         elif kind == "execute_result":
-            outputs.append(v4.new_output("execute_result", data={"text/plain": text},
-                                         execution_count=cell.execution_count))
+            outputs.append({"output_type": "execute_result", "data": {"text/plain": text},
+                            "metadata": {}, "execution_count": cell.execution_count})
         elif kind == "display_data":
-            outputs.append(v4.new_output("display_data", data={"text/plain": text}))
+            outputs.append({"output_type": "display_data", "data": {"text/plain": text}, "metadata": {}})
     if cell.status in ("error", "interrupted"):
         ename = cell.error_type or ("KeyboardInterrupt" if cell.status == "interrupted" else "Error")
         evalue = cell.error_message or ""
-        outputs.append(v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+        outputs.append({"output_type": "error", "ename": ename, "evalue": evalue,
+                        "traceback": [f"{ename}: {evalue}"]})
     return outputs
 
 
