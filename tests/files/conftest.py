@@ -1,4 +1,4 @@
-"""A real IPython shell with lineage_magic loaded, working in a temporary directory."""
+"""The shared recording shell (``ipshell``), working in a temporary directory."""
 
 from __future__ import annotations
 
@@ -8,31 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 from lineage_magic import files
 
 
 class FilesShell:
-    """Runs cells in the global InteractiveShell and reads the file lineage recorded."""
+    """The recording shell, plus reading the file lineage it recorded."""
 
-    def __init__(self, shell: InteractiveShell, url: str, workdir: Path) -> None:
-        self.shell = shell
-        self.url = url
+    def __init__(self, harness: Any, workdir: Path) -> None:
+        self._harness = harness
         self.workdir = workdir
 
-    def run(self, source: str, *, ok: bool = True) -> Any:
-        """Run a cell as a front end would (stored in history)."""
-        result = self.shell.run_cell(source, store_history=True)
-        if ok and not result.success:
-            raise AssertionError(f"cell failed: {source!r}: {result.error_before_exec or result.error_in_exec!r}")
-        return result
-
-    @property
-    def recorder(self) -> Any:
-        from lineage_magic.recorder import find_recorder
-
-        return find_recorder(self.shell)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._harness, name)
 
     @property
     def run_id(self) -> str:
@@ -40,10 +28,7 @@ class FilesShell:
 
     def last_cell_id(self) -> str:
         """The id of the cell recorded last."""
-        import lineage_magic as lm
-
-        self.recorder.flush()
-        return lm.select(lm.Cell, run_id=self.run_id).order_by(lm.Cell.seq.desc()).first().id
+        return self.cells()[-1].id
 
     def files(self) -> dict[tuple[str, str], files.RunFile]:
         """This run's files by (name relative to the work dir, direction)."""
@@ -61,19 +46,15 @@ class FilesShell:
 
 
 @pytest.fixture
-def fshell(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-           capsys: pytest.CaptureFixture[str]) -> Iterator[FilesShell]:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory, made current before the shell starts recording."""
+    path = tmp_path / "work"
+    path.mkdir()
+    monkeypatch.chdir(path)
+    return path
+
+
+@pytest.fixture
+def fshell(workdir: Path, ipshell: Any) -> Iterator[FilesShell]:
     """The global shell with lineage_magic loaded, its cwd an empty work dir."""
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=True)
-    shell.execution_count = 1
-    shell.config.LineageMagic.db_url = sqlite_url
-    shell.config.LineageMagic.quiet = True
-    shell.run_cell("%load_ext lineage_magic", store_history=True)
-    capsys.readouterr()
-    yield FilesShell(shell, sqlite_url, workdir)
-    shell.run_cell("%unload_ext lineage_magic")
-    del shell.config.LineageMagic
+    yield FilesShell(ipshell, workdir)
