@@ -8,36 +8,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from jupyter_client.manager import KernelManager
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 import lineage_magic as lm
-
-
-@contextmanager
-def kernel(url: str, *extra: str) -> Iterator[tuple[KernelManager, Any]]:
-    """A kernel with the extension loaded on ``url``, and a blocking client."""
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(extra_arguments=[
-        "--ext=lineage_magic", f"--LineageMagic.db_url={url}", "--LineageMagic.quiet=True", *extra,
-    ])
-    client = km.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
-    try:
-        yield km, client
-    finally:
-        client.stop_channels()
-        if km.is_alive():
-            km.shutdown_kernel(now=True)
-        else:
-            km.cleanup_resources()
-        km.context.destroy(linger=0)
+from reliability_helpers import kernel, postgres_database
 
 
 def run(client: Any, code: str) -> list[dict[str, Any]]:
@@ -80,23 +57,6 @@ def test_cells_finished_before_sigkill_are_in_the_database(tmp_path) -> None:  #
         assert ss.select(lm.Run, name="killed").one().status == "aborted"
 
 
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[tuple[str, Any]]:
-    """A fresh PostgreSQL database and an admin engine to cut it off."""
-    name = f"lm_outage_{os.getpid()}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False), (admin, name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 def _set_reachable(handle: tuple[Any, str], reachable: bool) -> None:
     admin, name = handle
     with admin.connect() as conn:
@@ -109,7 +69,10 @@ def _set_reachable(handle: tuple[Any, str], reachable: bool) -> None:
 
 @pytest.mark.kernel
 def test_database_down_then_back_loses_nothing_and_warns_once(postgres_admin_url: str) -> None:
-    with postgres_database(postgres_admin_url) as (url, handle), kernel(url, "--LineageMagic.run_name=outage") as (_km, client):
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with postgres_database(postgres_admin_url, "lm_outage") as url, \
+            kernel(url, "--LineageMagic.run_name=outage") as (_km, client):
+        handle = (admin, make_url(url).database)
         for i in range(5):
             run(client, f"before{i} = {i}")
         run(client, "%lineage flush")
@@ -129,6 +92,7 @@ def test_database_down_then_back_loses_nothing_and_warns_once(postgres_admin_url
         assert len(warnings) == 1
         assert all("Traceback" not in t for t in texts)
         sources = [c.source_code.code for c in _with_sources(url, "outage")]
+    admin.dispose()
     expected = [f"before{i} = {i}" for i in range(5)] + [f"during{i} = {i}" for i in range(10)] + ["after = 1"]
     assert [s for s in sources if s in expected] == expected
 
