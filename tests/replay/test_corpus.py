@@ -17,10 +17,11 @@ from nbclient import NotebookClient
 from lineage_magic.replay import replay, run_notebook
 from lineage_magic.store.engine import Store
 
-# Notebooks whose outputs cannot repeat, and the cells (seq) where they diverge.
+# Notebooks whose outputs cannot repeat: the cells (seq) that always diverge,
+# and those that diverge unless both runs fall within the same second.
 NOT_REPRODUCIBLE = {
-    # prints datetime.now() field by field, and unseeded random.randint/random.random
-    "beginner-15_std_lib": [0, 9],
+    # unseeded random.randint/random.random; datetime.now() printed field by field
+    "beginner-15_std_lib": ([9], [0]),
 }
 
 
@@ -53,7 +54,8 @@ def test_corpus_notebook_replays(corpus_notebook: Path, store: Store, tmp_path: 
     record_property("masks", ",".join(report.masks_used))
     if source.stem in NOT_REPRODUCIBLE:
         assert not report.reproduced
-        assert [c.seq for c in report.differing] == NOT_REPRODUCIBLE[source.stem]
+        always, sometimes = NOT_REPRODUCIBLE[source.stem]
+        assert set(always) <= {c.seq for c in report.differing} <= set(always) | set(sometimes)
     else:
         assert report.reproduced, str(report)
         print(f"{source.stem}: reproduced; masks used: {', '.join(report.masks_used) or 'none'}")
