@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import LineageError
+from ..store.errors import short_reason
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -263,14 +264,14 @@ class BackgroundWriter:
                     raise
                 self.stats.rejected += 1
                 self._remember(err)
-                log.error("lineage record rejected by the database: %s", _short(err))
+                log.error("lineage record rejected by the database: %s", short_reason(err, 200))
 
     def _degrade(self, err: BaseException) -> None:
         self.stats.failures += 1
         self._remember(err)
         if self.degraded is None:
-            log.warning("lineage store unavailable, keeping records queued: %s", _short(err))
-        self.degraded = _short(err)
+            log.warning("lineage store unavailable, keeping records queued: %s", short_reason(err, 200))
+        self.degraded = short_reason(err, 200)
         from sqlalchemy.exc import InterfaceError, OperationalError
 
         if self._store is not None and isinstance(err, (OperationalError, InterfaceError)):
@@ -278,7 +279,7 @@ class BackgroundWriter:
             self._store.engine.dispose()
 
     def _remember(self, err: BaseException) -> None:
-        self.stats.last_error = _short(err)
+        self.stats.last_error = short_reason(err, 200)
         self.stats.errors = [*self.stats.errors[-9:], self.stats.last_error]
 
 
@@ -348,13 +349,6 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return found.st_dev, found.st_ino
-
-
-def _short(err: BaseException) -> str:
-    from ..store.urls import mask_text
-
-    text = str(getattr(err, "orig", None) or err).strip().splitlines()
-    return mask_text(f"{type(err).__name__}: {text[0] if text else ''}")[:200]
 
 
 def _is_unavailable(err: BaseException) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..exceptions import InvalidURLError, StoreUnavailableError
 from . import migrate
+from .errors import short_reason
 from .urls import mask, mask_text, parse_url
 
 if TYPE_CHECKING:
@@ -38,13 +39,13 @@ class Store:
             # The driver refused an option in the URL's query string.
             self.engine.dispose()
             raise InvalidURLError(
-                f"cannot use database URL {mask(self.url)}: the driver refused an option ({_reason(err)})"
+                f"cannot use database URL {mask(self.url)}: the driver refused an option ({short_reason(err)})"
             ) from None
         except (SQLAlchemyError, DBAPIError) as err:
             self.engine.dispose()
             raise StoreUnavailableError(
                 f"cannot connect to the lineage store at {mask(self.url)}: "
-                f"{_reason(err)}"
+                f"{short_reason(err)}"
             ) from None
         if upgrade:
             try:
@@ -82,13 +83,6 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.masked_url!r})"
-
-
-def _reason(err: BaseException) -> str:
-    """A short, password-free reason taken from a driver error."""
-    orig = getattr(err, "orig", None) or err
-    first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    return mask_text(first_line)[:300]
 
 
 def _create_engine(url: URL) -> Engine:

@@ -9,10 +9,11 @@ from ..exceptions import InvalidQueryError, StoreUnavailableError
 from .urls import mask_text
 
 
-def _reason(err: BaseException) -> str:
+def short_reason(err: BaseException, limit: int = 300) -> str:
+    """A one-line, password-free reason taken from a (driver) error, for people."""
     orig = getattr(err, "orig", None) or err
     lines = str(orig).strip().splitlines()
-    return mask_text(f"{type(orig).__name__}: {lines[0] if lines else ''}")[:300]
+    return mask_text(f"{type(orig).__name__}: {lines[0] if lines else ''}")[:limit]
 
 
 @contextmanager
@@ -23,8 +24,8 @@ def database_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError, DisconnectionError) as err:
-        raise StoreUnavailableError(f"{what}: the lineage store is unavailable ({_reason(err)})") from err
+        raise StoreUnavailableError(f"{what}: the lineage store is unavailable ({short_reason(err)})") from err
     except (StatementError, OverflowError, UnicodeError) as err:
         # Values the database cannot take: a list for a text column, an integer
         # beyond 64 bits, text that is not valid Unicode.
-        raise InvalidQueryError(f"{what}: the database cannot take these values ({_reason(err)})") from err
+        raise InvalidQueryError(f"{what}: the database cannot take these values ({short_reason(err)})") from err
