@@ -1,14 +1,22 @@
 """Which files a cell opened: one audit hook per process, one watcher per shell.
 
-``sys.addaudithook`` cannot be undone, so the first watcher installs a single
-hook and every watcher registers with it while one of its cells executes.
-The hook does almost nothing: it compares the event name, checks that some
-cell is recording and that the current thread is not one of ours, and adds
-the opened path to the recording cell's set of reads or of writes (chosen by
-the open flags). Only the path is kept, never the event's tuple: thousands
-of retained tuples would make the garbage collector walk IPython's large
-heap again and again. Paths are resolved and filtered later, off the user's
+Audit hooks cannot be removed, so the first watcher installs a single hook
+and every watcher registers with it while one of its cells executes. The
+hook does almost nothing: it compares the event name, checks that some cell
+is recording and that the current thread is not one of ours, and adds the
+opened path to the recording cell's set of reads or of writes (chosen by the
+open flags). Only the path is kept, never the event's tuple: thousands of
+retained tuples would make the garbage collector walk IPython's large heap
+again and again. Paths are resolved and filtered later, off the user's
 thread.
+
+The hook is C (``_audit.c``, added with ``PySys_AddAuditHook``) when that
+module is built, else the Python function ``_audit`` below (added with
+``sys.addaudithook``). Both record the same events; they differ in cost.
+CPython's dispatch to a ``sys.addaudithook`` hook, before the hook runs a
+single line, costs about a tenth of opening, reading and closing a small
+file; a C hook skips that dispatch. ``LINEAGE_MAGIC_AUDIT_HOOK=python``
+chooses the Python hook even when the C one is built.
 
 Hashing runs on one worker thread per watcher, shortly after the cell (so
 that it does not compete with the kernel's reply for the GIL); a cell that
@@ -63,10 +71,21 @@ _WRITE_FLAGS = os.O_ACCMODE | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _SQLITE_FILE = re.compile(r"^sqlite(\+\w+)?:///(?P<path>[^?]*)")
 
 
+def _load_c_hook() -> Any:
+    """The compiled hook module, or None (not built, or the Python hook chosen)."""
+    if os.environ.get("LINEAGE_MAGIC_AUDIT_HOOK", "").strip().lower() == "python":
+        return None
+    try:
+        from . import _audit  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _audit
+
+
 class _Dispatch:
     """The hook's only state: where events go now (None when no cell records)."""
 
-    __slots__ = ("sinks", "watchers", "installed", "errors")
+    __slots__ = ("sinks", "watchers", "installed", "errors", "c")
 
     def __init__(self) -> None:
         # (add a read path, add a written path) of the recording cell(s).
@@ -74,6 +93,7 @@ class _Dispatch:
         self.watchers: tuple[FileWatcher, ...] = ()
         self.installed = False
         self.errors = 0
+        self.c: Any = _load_c_hook()
 
 
 # Process-wide by necessity: audit hooks are process-wide and cannot be removed.
@@ -101,6 +121,18 @@ def _audit(event: str, args: tuple[Any, ...], _dispatch: _Dispatch = _dispatch,
                 _dispatch.errors += 1
 
 
+def _c_fallback(event: str, args: tuple[Any, ...]) -> None:
+    """What the C hook hands over: os.chdir, os.rename, and opens it could not add."""
+    if event == "open":
+        _slow_open(args)
+        return
+    try:
+        for watcher in _dispatch.watchers:
+            watcher._on_event(event, args)
+    except Exception:  # noqa: BLE001 - raising here would abort the user's call
+        _dispatch.errors += 1
+
+
 def _slow_open(args: tuple[Any, ...]) -> None:
     """An unhashable path object, or flags that are not an int: the careful way."""
     try:
@@ -113,9 +145,33 @@ def _slow_open(args: tuple[Any, ...]) -> None:
 
 def _install_hook() -> None:
     with _lock:
-        if not _dispatch.installed:
+        if _dispatch.installed:
+            return
+        if _dispatch.c is not None:
+            try:
+                _dispatch.c.install(_WRITE_FLAGS, _c_fallback)
+            except Exception as err:  # noqa: BLE001 - the Python hook records the same events
+                log.warning("lineage_magic: C audit hook unavailable (%r); using the Python hook", err)
+                _dispatch.c = None
+        if _dispatch.c is None:
             sys.addaudithook(_audit)
-            _dispatch.installed = True
+        _dispatch.installed = True
+
+
+def hook_kind() -> str:
+    """Which audit hook records opens in this process: "c" or "python"."""
+    return "c" if _dispatch.c is not None else "python"
+
+
+def _set_sinks(reads: Any, writes: Any) -> None:
+    """Send open paths to ``reads`` / ``writes`` (sets, or callables taking a path); None: nowhere."""
+    if reads is None or writes is None:
+        _dispatch.sinks = None
+    else:
+        _dispatch.sinks = (reads.add if isinstance(reads, set) else reads,
+                           writes.add if isinstance(writes, set) else writes)
+    if _dispatch.c is not None:
+        _dispatch.c.set_sinks(reads, writes)
 
 
 def _publish() -> None:
@@ -123,10 +179,10 @@ def _publish() -> None:
     watchers = tuple(w for w in _dispatch.watchers if w._stack)
     _dispatch.watchers = watchers
     if not watchers:
-        _dispatch.sinks = None
+        _set_sinks(None, None)
     elif len(watchers) == 1:
         segment = watchers[0]._stack[-1].segments[-1]
-        _dispatch.sinks = (segment.reads.add, segment.writes.add)
+        _set_sinks(segment.reads, segment.writes)
     else:
         segments = [w._stack[-1].segments[-1] for w in watchers]
 
@@ -138,29 +194,33 @@ def _publish() -> None:
             for segment in segments:
                 segment.writes.add(path)
 
-        _dispatch.sinks = (read, write)
+        _set_sinks(read, write)
 
 
 def mark_quiet() -> None:
     """Never record opens made by the current thread (our writer and hashing threads)."""
     _quiet.on = True
+    if _dispatch.c is not None:
+        _dispatch.c.set_quiet(True)
 
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Do not record opens made by this thread inside the block."""
     was = _quiet.__dict__.get("on")
-    _quiet.on = True
+    mark_quiet()
     try:
         yield
     finally:
         if was is None:
             del _quiet.on
+            if _dispatch.c is not None:
+                _dispatch.c.set_quiet(False)
 
 
 def hook_errors() -> int:
     """How many audit events the hook could not record (never raised to the user)."""
-    return _dispatch.errors
+    return _dispatch.errors + (_dispatch.c.errors() if _dispatch.c is not None else 0)
 
 
 @dataclass
@@ -480,5 +540,5 @@ def _cwd() -> str | None:
 
 __all__ = [
     "MAX_HASH_BYTES", "CellTouches", "FileWatcher", "IgnoreRules", "Touch", "classify",
-    "default_ignore_rules", "hook_errors", "mark_quiet", "quiet",
+    "default_ignore_rules", "hook_errors", "hook_kind", "mark_quiet", "quiet",
 ]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
+
+import pytest
 
 from lineage_magic.files import watcher
 from lineage_magic.files.watcher import CellTouches, IgnoreRules, Segment, classify, default_ignore_rules
@@ -39,12 +42,12 @@ def test_open_flags_decide_the_direction(tmp_path) -> None:  # noqa: ANN001
 def _capture(tmp_path, action) -> Segment:  # noqa: ANN001
     segment = Segment(str(tmp_path))
     watcher._install_hook()
-    old = watcher._dispatch.sinks
-    watcher._dispatch.sinks = (segment.reads.add, segment.writes.add)
+    watcher._set_sinks(segment.reads, segment.writes)
     try:
         action()
     finally:
-        watcher._dispatch.sinks = old
+        with watcher._lock:
+            watcher._publish()
     return segment
 
 
@@ -84,12 +87,71 @@ def test_a_failing_sink_never_breaks_open(tmp_path) -> None:  # noqa: ANN001
         raise RuntimeError("boom")
 
     watcher._install_hook()
-    old, errors = watcher._dispatch.sinks, watcher.hook_errors()
-    watcher._dispatch.sinks = (broken, broken)
+    errors = watcher.hook_errors()
+    watcher._set_sinks(broken, broken)
     try:
         with open(tmp_path / "f", "w") as f:
             f.write("still works")
     finally:
-        watcher._dispatch.sinks = old
+        with watcher._lock:
+            watcher._publish()
     assert (tmp_path / "f").read_text() == "still works"
     assert watcher.hook_errors() == errors  # no watcher recording: the slow path had nothing to do
+
+
+def test_exotic_paths_and_flags_go_the_careful_way(tmp_path) -> None:  # noqa: ANN001
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __fspath__(self) -> str:
+            return self.path
+
+    class Flags(int):
+        pass
+
+    def action() -> None:
+        import io
+
+        with io.FileIO(Unhashable(str(tmp_path / "odd")), "w") as f:
+            f.write(b"x")
+        fd = os.open(tmp_path / "sub", Flags(os.O_WRONLY | os.O_CREAT))
+        os.close(fd)
+
+    errors = watcher.hook_errors()
+    recording = watcher.FileWatcher(IgnoreRules(()))
+    try:
+        recording.begin("k")
+        action()
+        touches = recording.end("k")
+    finally:
+        recording.close()
+    assert touches is not None
+    written = {os.path.basename(t.path) for t in classify(touches, IgnoreRules(())) if t.written}
+    assert written == {"odd", "sub"}
+    assert watcher.hook_errors() == errors
+
+
+def test_the_c_hook_is_used_when_built() -> None:
+    from lineage_magic.files import _build
+
+    built = any(_build.HERE.glob("_audit*.so")) or any(_build.HERE.glob("_audit*.pyd"))
+    forced = os.environ.get("LINEAGE_MAGIC_AUDIT_HOOK", "").lower() == "python"
+    if not built or forced:
+        pytest.skip("the C audit hook is not built here (python lineage_magic/files/_build.py)")
+    assert watcher.hook_kind() == "c"
+
+
+def test_the_python_hook_passes_the_same_tests() -> None:
+    """When the C hook is in use here, run these tests again with the Python hook, in a child."""
+    if watcher.hook_kind() != "c":
+        pytest.skip("this process already tests the Python hook")
+    env = {**os.environ, "LINEAGE_MAGIC_AUDIT_HOOK": "python"}
+    recording = os.path.join(os.path.dirname(__file__), "test_files_recording.py")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, recording, "-k", "not python_hook"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
