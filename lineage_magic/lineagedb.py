@@ -11,7 +11,7 @@ from . import context
 from .exceptions import InvalidQueryError, RecordNotFoundError
 from .store.engine import Store
 from .store.errors import database_errors
-from .store.models import Artifact, Blob, Library, Node, NodeValue, SourceCode
+from .store.models import Artifact, Blob, Cell, Library, Node, NodeValue, SourceCode
 
 
 class LineageDB:
@@ -98,7 +98,10 @@ class LineageDB:
 
     def get_nodes_for_run(self, run_id: str) -> list[Node]:
         """Every node recorded in a run, in cell and source order."""
-        stmt = select(Node).where(Node.run_id == run_id).order_by(Node.cell_id, Node.position)
+        stmt = (
+            select(Node).join(Cell, Cell.id == Node.cell_id).where(Cell.run_id == run_id)
+            .order_by(Node.cell_id, Node.position)
+        )
         return list(self._scalars(stmt))
 
     def _node_value(self, node_id: str, run_id: str) -> NodeValue | None:

@@ -7,6 +7,8 @@ head of the shipped migration scripts.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
@@ -15,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from ..exceptions import MigrationError
 from .urls import mask
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_ID = 7_314_159  # advisory lock key on PostgreSQL
 _LOCK_NAME = "lineage_magic_migrate"
@@ -53,7 +55,7 @@ def upgrade(engine: Engine, revision: str = "head", *, run_scripts: bool = False
         if before == HEAD_REVISION and revision == "head":
             return before, before
         with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
-            with conn.begin():
+            with _sqlite_foreign_keys_off(conn), conn.begin():
                 _lock(conn)
                 # Another process may have upgraded while we waited for the lock.
                 before = current_revision(conn)
@@ -74,6 +76,24 @@ def upgrade(engine: Engine, revision: str = "head", *, run_scripts: bool = False
     return before, after
 
 
+def downgrade(engine: Engine, revision: str) -> str | None:
+    """Run the scripts' downgrades to ``revision`` under the upgrade's lock; returns it."""
+    try:
+        with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+            with _sqlite_foreign_keys_off(conn), conn.begin():
+                _lock(conn)
+                from alembic import command
+
+                command.downgrade(alembic_config(conn), revision)
+                after = current_revision(conn)
+                _unlock(conn)
+    except (SQLAlchemyError, DBAPIError) as err:
+        raise MigrationError(
+            f"could not downgrade the lineage store at {mask(engine.url)}: {type(err).__name__}"
+        ) from err
+    return after
+
+
 def _create_current_schema(conn: Connection) -> None:
     from sqlalchemy import Column, MetaData, String, Table
 
@@ -84,6 +104,27 @@ def _create_current_schema(conn: Connection) -> None:
     version.create(conn, checkfirst=True)
     conn.execute(version.delete())
     conn.execute(version.insert().values(version_num=HEAD_REVISION))
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off around the upgrade's transaction, on again after.
+
+    Scripts that change a table SQLite cannot alter in place copy it and drop
+    the old one, and dropping a table with foreign keys on first deletes its
+    rows, cascading to every table that refers to it. The pragma is a no-op
+    inside a transaction, so it is set on the driver's connection before
+    BEGIN. Scripts keep the keys they copy, so nothing dangles afterwards.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
 
 
 def _lock(conn: Connection) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import inspect
-from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, relationship
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, foreign, relationship
 
 from ..ids import new_id, utcnow  # noqa: F401 - callers take ids from the store too
 from . import tables
@@ -186,8 +186,12 @@ class Node(Base):
 
     id: Mapped[str]
     kind: Mapped[str]
-    run_id: Mapped[str]
     cell_id: Mapped[str]
+    # The run of the node's cell: not stored twice, read through ``cells``.
+    run_id: Mapped[str] = column_property(
+        select(tables.cells.c.run_id).where(tables.cells.c.id == tables.nodes.c.cell_id)
+        .correlate_except(tables.cells).scalar_subquery()
+    )
     position: Mapped[int]
     name: Mapped[str]
     lineno: Mapped[int | None]
@@ -268,7 +272,13 @@ class Edge(Base):
 
     source_id: Mapped[str]
     target_id: Mapped[str]
-    run_id: Mapped[str]
+    # The run of the target's cell: not stored, read through ``nodes`` and ``cells``.
+    run_id: Mapped[str] = column_property(
+        select(tables.cells.c.run_id)
+        .join(tables.nodes, tables.nodes.c.cell_id == tables.cells.c.id)
+        .where(tables.nodes.c.id == tables.edges.c.target_id)
+        .correlate_except(tables.cells, tables.nodes).scalar_subquery()
+    )
 
     source: Mapped[Node] = relationship(foreign_keys="Edge.source_id", back_populates="downstream_edges")
     target: Mapped[Node] = relationship(foreign_keys="Edge.target_id", back_populates="upstream_edges")

@@ -267,7 +267,7 @@ def last_writer_node(conn: Connection | Session, run_id: str, name: str) -> str 
     stmt = (
         select(nodes.c.id)
         .join(cells, cells.c.id == nodes.c.cell_id)
-        .where(nodes.c.run_id == run_id, nodes.c.name == name, nodes.c.kind.in_(WRITER_KINDS))
+        .where(cells.c.run_id == run_id, nodes.c.name == name, nodes.c.kind.in_(WRITER_KINDS))
         .order_by(cells.c.seq.desc(), nodes.c.position.desc())
         .limit(1)
     )

@@ -38,6 +38,9 @@ metadata = MetaData(
 )
 # Case-sensitive names on MariaDB/MySQL, whose default collation is not.
 TABLE_OPTIONS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+# Tables that are all key on SQLite: the primary key is the table (no rowid
+# b-tree beside an index holding the same columns).
+KEY_ONLY: dict[str, Any] = {"sqlite_with_rowid": False}
 
 
 def _id(length: int, **kwargs: Any) -> Column[str]:
@@ -125,7 +128,6 @@ cells = Table(
     Column("error_line", Integer),
     Column("outputs", JSON(none_as_null=True)),
     UniqueConstraint("run_id", "seq"),
-    Index("ix_cells_source_code_id", "source_code_id"),
     **TABLE_OPTIONS,
 )
 
@@ -135,13 +137,13 @@ cell_links = Table(
     _fk("child_id", 16, "cells.id", nullable=False, ondelete="CASCADE", primary_key=True),
     Index("ix_cell_links_child_id", "child_id"),
     **TABLE_OPTIONS,
+    **KEY_ONLY,
 )
 
 nodes = Table(
     "nodes", metadata,
     _id(20),  # the cell's id and the node's position in it
     Column("kind", String(16), nullable=False),
-    _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE"),
     _fk("cell_id", 16, "cells.id", nullable=False, ondelete="CASCADE"),
     Column("position", Integer, nullable=False, default=0),
     Column("name", String(255), nullable=False),
@@ -157,17 +159,17 @@ nodes = Table(
     Column("value_len", BigInteger),
     Column("value_shape", String(64)),
     Index("ix_nodes_cell_id", "cell_id"),
-    Index("ix_nodes_run_id_name", "run_id", "name"),
     **TABLE_OPTIONS,
+    **KEY_ONLY,
 )
 
 edges = Table(
     "edges", metadata,
     _fk("source_id", 20, "nodes.id", nullable=False, ondelete="CASCADE", primary_key=True),
     _fk("target_id", 20, "nodes.id", nullable=False, ondelete="CASCADE", primary_key=True),
-    _fk("run_id", 20, "runs.id", nullable=False, ondelete="CASCADE"),
     Index("ix_edges_target_id", "target_id"),
     **TABLE_OPTIONS,
+    **KEY_ONLY,
 )
 
 blobs = Table(

@@ -454,7 +454,8 @@ GROUPS: dict[str, dict[str, GroupQuery]] = {
             Cell.id == select(Node.cell_id).where(Node.id == i).scalar_subquery()
         ),
         "run": lambda i: _run_rows(
-            Run.id == select(Node.run_id).where(Node.id == i).scalar_subquery()
+            Run.id == select(Cell.run_id).join(Node, Node.cell_id == Cell.id)
+            .where(Node.id == i).scalar_subquery()
         ),
         "upstream": lambda i: _node_edges(i, upstream=True),
         "downstream": lambda i: _node_edges(i, upstream=False),

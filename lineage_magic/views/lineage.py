@@ -305,19 +305,21 @@ def _roots(session: Session, kind: str, target: str, run: str | None) -> tuple[l
     """Root keys and a title for a target of the given kind."""
     if kind == "name":
         run_id = run or session.scalar(
-            select(Node.run_id).join(Run, Run.id == Node.run_id).where(Node.name == target)
+            select(Cell.run_id).join(Node, Node.cell_id == Cell.id).join(Run, Run.id == Cell.run_id)
+            .where(Node.name == target)
             .order_by(Run.started_at.desc(), Run.created_at.desc()).limit(1)
         )
         if run_id is None:
             raise RecordNotFoundError(f"no recorded variable named {target!r}")
+        in_run = select(Cell.id).where(Cell.run_id == run_id)
         ids = list(session.scalars(
-            select(Node.id).where(Node.run_id == run_id, Node.name == target,
+            select(Node.id).where(Node.cell_id.in_(in_run), Node.name == target,
                                   Node.kind.in_(DEFINING_KINDS))
         ))
         if ids:
             return [_key("name", i) for i in ids], f"variable {target} (run {run_id})"
         cells = list(session.scalars(
-            select(Node.cell_id).where(Node.run_id == run_id, Node.name == target).distinct()
+            select(Node.cell_id).where(Node.cell_id.in_(in_run), Node.name == target).distinct()
         ))
         if not cells:
             raise RecordNotFoundError(f"no variable named {target!r} in run {run_id}")
@@ -374,6 +376,6 @@ def has_variable(store: Store, name: str, run: str | None = None) -> bool:
     """True when a node named ``name`` was recorded (in ``run``, when given)."""
     stmt = select(Node.id).where(Node.name == name)
     if run is not None:
-        stmt = stmt.where(Node.run_id == run)
+        stmt = stmt.where(Node.cell_id.in_(select(Cell.id).where(Cell.run_id == run)))
     with store.session() as session:
         return session.scalar(stmt.limit(1)) is not None

@@ -1,17 +1,20 @@
-"""Migrations: an empty database reaches head, and models match the scripts."""
+"""Migrations: an empty database reaches head, models match the scripts, upgrades keep records."""
 
 from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
 
 import pytest
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, inspect, select, text
 
 from lineage_magic.store import migrate
 from lineage_magic.store.engine import Store
-from lineage_magic.store.models import Base
+from lineage_magic.store.models import Base, Edge, Node
 
 
 def test_head_constant_matches_shipped_scripts() -> None:
@@ -58,3 +61,121 @@ def test_older_database_is_upgraded_on_connect(sqlite_url: str) -> None:
             assert migrate.current_revision(conn) == migrate.HEAD_REVISION
     finally:
         reopened.dispose()
+
+
+def _0002_tables() -> dict[str, Table]:
+    """Today's tables as revision 0002 had them: nodes and edges with a run id."""
+    old = MetaData()
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(old)
+    for name in ("nodes", "edges"):
+        old.tables[name].append_column(Column("run_id", String(20), nullable=False))
+    return dict(old.tables)
+
+
+def _fill_0002(conn) -> dict[str, list[tuple]]:  # noqa: ANN001
+    """Two runs of recorded lineage in a 0002 schema (nodes and edges with a run id)."""
+    t = _0002_tables()
+    now = datetime(2025, 2, 3, 4, 5, 6, 789000, tzinfo=timezone.utc)
+    conn.execute(insert(t["users"]), [{"id": "u" * 8, "handle": "ana", "created_at": now}])
+    conn.execute(insert(t["transforms"]), [{"id": "t" * 12, "version": "0", "name": "nb", "type": "notebook",
+                                            "created_by_id": "u" * 8, "created_at": now}])
+    runs = ["a" * 20, "b" * 20]
+    conn.execute(insert(t["runs"]), [{"id": r, "transform_id": "t" * 12, "status": "finished",
+                                      "created_at": now, "started_at": now} for r in runs])
+    code = "y = f(x)"
+    digest = hashlib.sha256(code.encode()).hexdigest()
+    conn.execute(insert(t["source_code"]), [{"id": digest, "code": code}])
+    cells, nodes, edges, links = [], [], [], []
+    for r, run in enumerate(runs):
+        for seq in range(3):
+            cid = f"{r}{seq}" * 8
+            cells.append({"id": cid, "run_id": run, "seq": seq, "depth": 0, "source_code_id": digest,
+                          "started_at": now, "status": "ok", "outputs": [{"text": f"{seq}"}]})
+            nodes.append({"id": cid + "0000", "kind": "definition", "run_id": run, "cell_id": cid,
+                          "position": 0, "name": f"v{seq}", "args": None, "value_repr": "1"})
+            if seq:
+                parent = f"{r}{seq - 1}" * 8
+                nodes.append({"id": cid + "0001", "kind": "lookup", "run_id": run, "cell_id": cid,
+                              "position": 1, "name": f"v{seq - 1}", "args": ["a", 1], "value_repr": None})
+                edges.append({"source_id": parent + "0000", "target_id": cid + "0001", "run_id": run})
+                links.append({"parent_id": parent, "child_id": cid})
+    conn.execute(insert(t["cells"]), cells)
+    conn.execute(insert(t["nodes"]), nodes)
+    conn.execute(insert(t["edges"]), edges)
+    conn.execute(insert(t["cell_links"]), links)
+    conn.execute(insert(t["artifacts"]), [{"id": "f" * 16, "kind": "value", "name": "v", "version": 0,
+                                           "run_id": runs[0], "cell_id": "00" * 8, "node_id": "00" * 8 + "0000",
+                                           "created_at": now}])
+    return _dump(conn)
+
+
+def _dump(conn) -> dict[str, list[tuple]]:  # noqa: ANN001
+    """Every row of the lineage tables (the columns both revisions have)."""
+    out = {}
+    for name in ("users", "transforms", "runs", "source_code", "cells", "nodes", "edges", "cell_links", "artifacts"):
+        table = Base.metadata.tables[name]
+        out[name] = [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
+    return out
+
+
+def test_upgrading_a_0002_database_keeps_its_records(db_url: str) -> None:
+    store = Store(db_url, upgrade=False)
+    try:
+        assert migrate.upgrade(store.engine, "0002", run_scripts=True) == (None, "0002")
+        with store.engine.begin() as conn:
+            before = _fill_0002(conn)
+        assert migrate.upgrade(store.engine) == ("0002", migrate.HEAD_REVISION)
+        with store.engine.connect() as conn:
+            after = _dump(conn)
+            assert "run_id" not in [c["name"] for c in inspect(conn).get_columns("nodes")]
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            if conn.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        assert after == before
+        assert len(after["nodes"]) == 10 and len(after["edges"]) == 4 and len(after["cell_links"]) == 4
+        assert diff == []
+    finally:
+        store.dispose()
+    # The models read the upgraded records, the run of a node through its cell.
+    reopened = Store(db_url)
+    try:
+        with reopened.session() as session:
+            node = session.get(Node, "12" * 8 + "0001")
+            assert (node.run_id, node.args, type(node).__name__) == ("b" * 20, ["a", 1], "LookupNode")
+            edge = session.get(Edge, ("11" * 8 + "0000", "12" * 8 + "0001"))
+            assert edge.run_id == "b" * 20
+    finally:
+        reopened.dispose()
+
+
+def test_0003_downgrades_to_0002_with_the_run_ids_back(db_url: str) -> None:
+    store = Store(db_url, upgrade=False)
+    try:
+        migrate.upgrade(store.engine, "0002", run_scripts=True)
+        with store.engine.begin() as conn:
+            before = _fill_0002(conn)
+            run_ids = conn.execute(text("SELECT id, run_id FROM nodes ORDER BY id")).all()
+        migrate.upgrade(store.engine)
+        assert migrate.downgrade(store.engine, "0002") == "0002"
+        with store.engine.connect() as conn:
+            assert _dump(conn) == before
+            assert conn.execute(text("SELECT id, run_id FROM nodes ORDER BY id")).all() == run_ids
+            assert migrate.current_revision(conn) == "0002"
+    finally:
+        store.dispose()
+
+
+def test_sqlite_keeps_key_only_tables_without_rowid(sqlite_url: str, tmp_path) -> None:  # noqa: ANN001
+    scripted = f"sqlite:///{tmp_path / 'scripted.db'}"
+    for url, run_scripts in ((sqlite_url, False), (scripted, True)):
+        store = Store(url, upgrade=False)
+        try:
+            migrate.upgrade(store.engine, run_scripts=run_scripts)
+            with store.engine.connect() as conn:
+                ddl = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+        finally:
+            store.dispose()
+        for name in ("nodes", "edges", "cell_links"):
+            assert ddl[name].rstrip().endswith("WITHOUT ROWID"), (url, name)
+        assert "WITHOUT ROWID" not in ddl["cells"]
