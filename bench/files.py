@@ -1,28 +1,37 @@
 """Cost of file lineage: a cell that opens and reads 10,000 small files.
 
-Two real kernels through nbclient, one bare and one started with
-``--ext=lineage_magic``, run the same cell in alternation, several rounds.
-Reported as medians:
+Real kernels through nbclient, one bare and the others started with
+``--ext=lineage_magic``, run the same cell in turn, several rounds, the
+order rotating every round. One extension kernel uses whichever audit hook
+the package has (the C hook when ``lineage_magic/files/_build.py`` built it),
+one the Python hook (``LINEAGE_MAGIC_AUDIT_HOOK=python``). Reported as
+medians:
 
 * ``in-cell``: the loop timed inside the cell (what the audit hook costs);
+* ``in-cell CPU``: the same loop's CPU time (``time.thread_time``): on a
+  shared machine it leaves out the time the kernel waited for a CPU;
 * ``cell wall``: execute request to reply, seen by the client (hook plus
   the recorder's pre/post work on the user's thread);
 * ``recorded after``: for the extension, how long ``%lineage flush`` waits
   after the cell for hashing and writing to finish, off the user's thread.
   The first time hashes every file; later rounds find them unchanged.
 
-Between rounds the extension's kernel is flushed, so its background work
-never overlaps the next measurement of either kernel.
+Between rounds the extension's kernels are flushed, so their background
+work never overlaps the next measurement of any kernel. Then, once, the
+cell runs twice back to back without a flush: the second start waits for
+the first cell's files to be hashed (the watcher's barrier), and that wait
+is reported.
 
 Minimums are printed beside the medians: on a shared machine they are the
 better estimate of the cost itself.
 
-Usage: python bench/files.py [--rounds 15] [--files 10000] [--json PATH]
+Usage: python bench/files.py [--rounds 15] [--files 10000] [--no-python-hook] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -40,20 +49,27 @@ from nbclient import NotebookClient
 SETUP = "import os\n_paths = sorted(os.path.join({root!r}, n) for n in os.listdir({root!r}))\nlen(_paths)"
 READ_ALL = (
     "import time as _t\n"
-    "_t0 = _t.perf_counter()\n"
+    "_c0, _t0 = _t.thread_time(), _t.perf_counter()\n"
     "for _p in _paths:\n"
     "    with open(_p, 'rb') as _f:\n"
     "        _f.read()\n"
-    "in_cell = _t.perf_counter() - _t0\n"
-    "print(repr(in_cell))"
+    "in_cell, in_cell_cpu = _t.perf_counter() - _t0, _t.thread_time() - _c0\n"
+    "print(repr(in_cell), repr(in_cell_cpu))"
 )
 FLUSH = "%lineage flush"
+PY_HOOK = "lineage_magic, Python hook"
+HOOK_KIND = "from lineage_magic.files.watcher import hook_kind\nprint(hook_kind())"
+BARRIER = (
+    "from lineage_magic.recorder import find_recorder\n"
+    "_w = find_recorder(get_ipython()).files\n"
+    "print(_w.barrier_waits, _w.barrier_wait_s)"
+)
 
 
 class Kernel:
     """One kernel kept open for the whole benchmark, executing cells on demand."""
 
-    def __init__(self, workdir: str, extra: list[str]) -> None:
+    def __init__(self, workdir: str, extra: list[str], env: dict[str, str] | None = None) -> None:
         nb = nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_code_cell(c) for c in ("", READ_ALL, FLUSH)
         ])
@@ -62,7 +78,7 @@ class Kernel:
             nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": workdir}},
             extra_arguments=extra,
         )
-        self._context = self.client.setup_kernel()
+        self._context = self.client.setup_kernel(env={**os.environ, **(env or {})})
 
     def __enter__(self) -> Kernel:
         self._context.__enter__()
@@ -98,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--no-python-hook", action="store_true", help="skip the kernel with the Python hook")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "files.json"))
     args = parser.parse_args(argv)
 
@@ -107,23 +124,31 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{Path(tmp) / 'lineage.db'}"
         os.environ["LINEAGE_MAGIC_HOME"] = str(Path(tmp) / "home")
         ext_args = ["--ext=lineage_magic", f"--LineageMagic.db_url={url}", "--LineageMagic.quiet=True"]
-        rows: dict[str, list[dict[str, float]]] = {"bare": [], "lineage_magic": []}
-        with Kernel(tmp, []) as bare, Kernel(tmp, ext_args) as ext:
-            for kernel in (bare, ext):
+        specs: dict[str, tuple[list[str], dict[str, str]]] = {"bare": ([], {}), "lineage_magic": (ext_args, {})}
+        if not args.no_python_hook:
+            specs[PY_HOOK] = (ext_args, {"LINEAGE_MAGIC_AUDIT_HOOK": "python"})
+        rows: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
+        with contextlib.ExitStack() as stack:
+            kernels = {name: stack.enter_context(Kernel(tmp, extra, env)) for name, (extra, env) in specs.items()}
+            extensions = [name for name in kernels if name != "bare"]
+            hooks = {name: kernels[name].run(2, HOOK_KIND)[1].strip() for name in extensions}
+            for kernel in kernels.values():
                 kernel.run(0, SETUP.format(root=str(data)))
-                kernel.run(1)  # warm the page cache and both interpreters
-            cold_ms = ext.run(2)[0] * 1000  # the warm-up round hashed every file
+                kernel.run(1)  # warm the page cache and the interpreters
+            cold_ms = {name: kernels[name].run(2, FLUSH)[0] * 1000 for name in extensions}
+            names = list(kernels)
             for round_ in range(args.rounds):
-                order = [("bare", bare), ("lineage_magic", ext)]
-                if round_ % 2:
-                    order.reverse()
-                for name, kernel in order:
+                shift = round_ % len(names)
+                for name in names[shift:] + names[:shift]:
+                    kernel = kernels[name]
                     wall, text = kernel.run(1)
-                    row = {"in_cell_ms": float(text.strip()) * 1000, "wall_ms": wall * 1000}
-                    if kernel is ext:
-                        row["recorded_after_ms"] = ext.run(2)[0] * 1000
+                    in_cell, in_cell_cpu = map(float, text.split())
+                    row = {"in_cell_ms": in_cell * 1000, "in_cell_cpu_ms": in_cell_cpu * 1000, "wall_ms": wall * 1000}
+                    if name != "bare":
+                        row["recorded_after_ms"] = kernel.run(2, FLUSH)[0] * 1000
                     rows[name].append(row)
-            files_recorded = _count_files(ext)
+            back_to_back = _back_to_back(kernels["lineage_magic"])
+            files_recorded = _count_files(kernels["lineage_magic"])
 
     def med(name: str, key: str) -> float:
         return statistics.median(r[key] for r in rows[name])
@@ -140,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "files_recorded_in_run": int(files_recorded),
+        "hooks": hooks,
         "median": {
             name: {key: round(med(name, key), 2) for key in rows[name][0]} for name in rows
         },
@@ -147,15 +173,22 @@ def main(argv: list[str] | None = None) -> int:
             name: {key: round(low(name, key), 2) for key in rows[name][0]} for name in rows
         },
         "ratio": {
-            "in_cell": round(med("lineage_magic", "in_cell_ms") / med("bare", "in_cell_ms"), 3),
-            "wall": round(med("lineage_magic", "wall_ms") / med("bare", "wall_ms"), 3),
+            name: {
+                "in_cell": round(med(name, "in_cell_ms") / med("bare", "in_cell_ms"), 3),
+                "in_cell_cpu": round(med(name, "in_cell_cpu_ms") / med("bare", "in_cell_cpu_ms"), 3),
+                "wall": round(med(name, "wall_ms") / med("bare", "wall_ms"), 3),
+            } for name in extensions
         },
         "ratio_of_min": {
-            "in_cell": round(low("lineage_magic", "in_cell_ms") / low("bare", "in_cell_ms"), 3),
-            "wall": round(low("lineage_magic", "wall_ms") / low("bare", "wall_ms"), 3),
+            name: {
+                "in_cell": round(low(name, "in_cell_ms") / low("bare", "in_cell_ms"), 3),
+                "in_cell_cpu": round(low(name, "in_cell_cpu_ms") / low("bare", "in_cell_cpu_ms"), 3),
+                "wall": round(low(name, "wall_ms") / low("bare", "wall_ms"), 3),
+            } for name in extensions
         },
         "load_average": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
-        "cold_recorded_after_ms": round(cold_ms, 1),
+        "cold_recorded_after_ms": {name: round(ms, 1) for name, ms in cold_ms.items()},
+        "back_to_back": back_to_back,
         "rows": rows,
     }
     _print(result)
@@ -175,18 +208,43 @@ def _count_files(kernel: Kernel) -> str:
     ))[1].strip()
 
 
+def _back_to_back(kernel: Kernel) -> dict[str, float]:
+    """The cell twice without a flush between: how long the second start waits for hashing."""
+    waits_before, wait_s_before = map(float, kernel.run(2, BARRIER)[1].split())
+    first = kernel.run(1)[0]
+    # The second cell reports the barrier's counters itself: a later cell would wait for it too.
+    second, text = kernel.run(2, READ_ALL + "\n" + BARRIER)
+    waits, wait_s = map(float, text.strip().splitlines()[-1].split())
+    kernel.run(2, FLUSH)
+    return {
+        "first_wall_ms": round(first * 1000, 1),
+        "second_wall_ms": round(second * 1000, 1),
+        "barrier_waits": int(waits - waits_before),
+        "barrier_wait_ms": round((wait_s - wait_s_before) * 1000, 1),
+    }
+
+
 def _print(result: dict[str, Any]) -> None:
     m, lo, r, rl = result["median"], result["min"], result["ratio"], result["ratio_of_min"]
     print(f"{result['files']} files opened and read in one cell, {result['rounds']} rounds "
-          f"(Python {result['python']}, {result['cpus']} CPUs, load {result['load_average']})\n")
-    print(f"{'median (min), ms':22}{'bare':>16}{'lineage_magic':>18}{'ratio':>14}")
-    for label, key, ratio in (("in-cell loop", "in_cell_ms", "in_cell"), ("cell wall", "wall_ms", "wall")):
-        print(f"{label:22}{m['bare'][key]:>9.1f} ({lo['bare'][key]:>5.1f}){m['lineage_magic'][key]:>11.1f} "
-              f"({lo['lineage_magic'][key]:>5.1f}){r[ratio]:>7.3f} ({rl[ratio]:.3f})")
-    print(f"{'recorded after':22}{'':>16}{m['lineage_magic']['recorded_after_ms']:>11.1f} "
-          f"({lo['lineage_magic']['recorded_after_ms']:>5.1f})   off the user's thread")
-    print(f"first time, hashing every file: {result['cold_recorded_after_ms']:.0f} ms; "
-          f"file versions recorded in the run: {result['files_recorded_in_run']}")
+          f"(Python {result['python']}, {result['cpus']} CPUs, load {result['load_average']})")
+    print("hooks: " + ", ".join(f"{name}: {kind}" for name, kind in result["hooks"].items()) + "\n")
+    print(f"{'median (min), ms':28}{'in-cell loop':>16}{'ratio':>16}{'in-cell CPU':>16}{'ratio':>16}"
+          f"{'cell wall':>16}{'ratio':>16}")
+    for name in m:
+        row = f"{name:28}"
+        for key, ratio in (("in_cell_ms", "in_cell"), ("in_cell_cpu_ms", "in_cell_cpu"), ("wall_ms", "wall")):
+            row += f"{m[name][key]:>9.1f} ({lo[name][key]:>5.1f})"
+            row += f"{'':>16}" if name == "bare" else f"{r[name][ratio]:>8.3f} ({rl[name][ratio]:.3f})"
+        print(row)
+    for name in r:
+        print(f"recorded after, {name}: {m[name]['recorded_after_ms']:.1f} ({lo[name]['recorded_after_ms']:.1f}) ms "
+              f"off the user's thread; first time, hashing every file: {result['cold_recorded_after_ms'][name]:.0f} ms")
+    b = result["back_to_back"]
+    print(f"back to back without a flush (lineage_magic): cell walls {b['first_wall_ms']:.0f} then "
+          f"{b['second_wall_ms']:.0f} ms; the second waited {b['barrier_wait_ms']:.0f} ms at its start "
+          f"for the first cell's files to be hashed ({b['barrier_waits']} wait)")
+    print(f"file versions recorded in the run: {result['files_recorded_in_run']}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import sys
 import sysconfig
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -394,6 +395,7 @@ class FileWatcher:
         self._last: Future[list[Any]] | None = None
         self._hurry = threading.Event()
         self.barrier_waits = 0
+        self.barrier_wait_s = 0.0
         self._closed = False
         _install_hook()
 
@@ -432,10 +434,12 @@ class FileWatcher:
             return
         self.barrier_waits += 1
         self._hurry.set()
+        started = time.perf_counter()
         try:
             _, pending = wait([last], timeout=BARRIER_S)
         finally:
             self._hurry.clear()
+            self.barrier_wait_s += time.perf_counter() - started
         if pending:
             self.failures += 1
             log.warning("lineage_magic: files of earlier cells still being hashed after %.0f s; "
