@@ -148,6 +148,19 @@ def test_cells_page_returns_the_right_50_rows_in_order(built: tuple[Store, objec
     page = load_page(store, "run", run.id, "cells", offset=100, limit=50)
     assert [ref.id for ref in page.items] == run.cells[100:150]
     assert page.total == len(run.cells)
+    assert page.items[0].label.startswith("[100] ")  # the label carries the cell's source
+    last = load_page(store, "run", run.id, "cells", offset=len(run.cells) - 20, limit=50)
+    assert [ref.id for ref in last.items] == run.cells[-20:] and last.total == len(run.cells)
+    past = load_page(store, "run", run.id, "cells", offset=len(run.cells) + 50, limit=50)
+    assert past.items == () and past.total == len(run.cells)
+    parents = load_page(store, "cell", run.cells[7], "parents")
+    assert [ref.id for ref in parents.items] == [run.cells[6]] and parents.total == 1
+
+
+def test_runs_browser_counts_past_its_last_page(built: tuple[Store, object]) -> None:
+    store, result = built
+    page = list_runs(store, offset=len(result.runs) + 5, limit=20)
+    assert page.rows == () and page.total == len(result.runs)
 
 
 def test_latest_artifact_version_is_the_highest(built: tuple[Store, object]) -> None:
