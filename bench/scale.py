@@ -21,7 +21,10 @@ The synthetic lineage: every run is a chain (cell i reads the name cell i-1
 defined, so depth 100 exists in every run of more than 100 cells); in every
 other run, 70 % of the cells also read a name defined 2 to 20 cells earlier
 (diamonds, so that traversals meet shared ancestors). Sources come from a
-pool, as re-executed notebooks repeat their cells.
+pool, as re-executed notebooks repeat their cells. Cells of a run start a
+second apart, and each cell's id is the one the recorder would mint at that
+moment (ids sort by creation time), so rows arrive in id order as they do
+from a live kernel.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from typing import Any
 from sqlalchemy import Engine, column, create_engine, func, insert, select, table, text
 
 from lineage_magic.lineagedb import LineageDB
-from lineage_magic.ids import new_cell_id, node_id
+from lineage_magic.ids import _base62, new_id, node_id
 from lineage_magic.store import queries, tables, writes
 from lineage_magic.store.engine import Store
 from lineage_magic.views.data import list_runs, load_page, load_record
@@ -155,6 +158,7 @@ def _cell_write(rng: random.Random, run: RunInfo, index: int, started: datetime,
         "status": "error" if failed else "ok",
         "error_type": "ValueError" if failed else None,
         "error_message": "could not convert string to float: 'n/a'" if failed else None,
+        "error_line": 1 if failed else None,
         "outputs": _outputs(rng),
     }
     name = f"v{index}"
@@ -194,6 +198,15 @@ def _cell_write(rng: random.Random, run: RunInfo, index: int, started: datetime,
                             edges=edges, parents=list(dict.fromkeys(parents)), libraries=libraries)
 
 
+def cell_id_at(when: datetime) -> str:
+    """The id ``ids.new_cell_id`` gives a cell that starts at ``when``.
+
+    The recorder mints a cell's id when the cell runs, so ids arrive in the
+    order of their time prefix; the synthetic cells start a second apart.
+    """
+    return _base62(int(when.timestamp()), 6) + new_id(10)
+
+
 def _cells_per_run(rng: random.Random, runs: int, cells: int, big: int) -> list[int]:
     if runs == 1:
         return [cells]
@@ -226,15 +239,15 @@ def build(url: str, scale: float = 1.0, *, batch: int = 500, seed: int = 7,
     started = time.perf_counter()
     for r, size in enumerate(_cells_per_run(rng, n_runs, n_cells, big)):
         transform = transforms[r % len(transforms)]
+        when = EPOCH + timedelta(hours=r)
         run = RunInfo(
             id=writes.new_id(20), transform=transform,
-            cells=[new_cell_id() for _ in range(size)], chain_only=r % 2 == 0,
+            cells=[cell_id_at(when + timedelta(seconds=i)) for i in range(size)], chain_only=r % 2 == 0,
         )
         if not run.chain_only:
             run.shortcuts = {
                 i: i - rng.randint(2, min(20, i)) for i in range(2, size) if rng.random() < 0.7
             }
-        when = EPOCH + timedelta(hours=r)
         with engine.begin() as conn:
             writes.start_run(conn, writes.RunStart(
                 id=run.id, handle=f"user{r % 12}", transform_name=f"{transform}.ipynb",
