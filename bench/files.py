@@ -23,7 +23,9 @@ the first cell's files to be hashed (the watcher's barrier), and that wait
 is reported.
 
 Minimums are printed beside the medians: on a shared machine they are the
-better estimate of the cost itself.
+better estimate of the cost itself. So is the median of the per-round
+ratios: the kernels of one round run within a second of each other, under
+much the same load.
 
 Usage: python bench/files.py [--rounds 15] [--files 10000] [--no-python-hook] [--json PATH]
 """
@@ -186,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
                 "wall": round(low(name, "wall_ms") / low("bare", "wall_ms"), 3),
             } for name in extensions
         },
+        "ratio_paired": {
+            name: {
+                key: round(statistics.median(
+                    row[f"{key}_ms"] / base[f"{key}_ms"] for row, base in zip(rows[name], rows["bare"])
+                ), 3) for key in ("in_cell", "in_cell_cpu", "wall")
+            } for name in extensions
+        },
         "load_average": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
         "cold_recorded_after_ms": {name: round(ms, 1) for name, ms in cold_ms.items()},
         "back_to_back": back_to_back,
@@ -237,6 +246,9 @@ def _print(result: dict[str, Any]) -> None:
             row += f"{m[name][key]:>9.1f} ({lo[name][key]:>5.1f})"
             row += f"{'':>16}" if name == "bare" else f"{r[name][ratio]:>8.3f} ({rl[name][ratio]:.3f})"
         print(row)
+    for name, paired in result["ratio_paired"].items():
+        print(f"median of per-round ratios to bare, {name}: in-cell {paired['in_cell']:.3f}, "
+              f"CPU {paired['in_cell_cpu']:.3f}, wall {paired['wall']:.3f}")
     for name in r:
         print(f"recorded after, {name}: {m[name]['recorded_after_ms']:.1f} ({lo[name]['recorded_after_ms']:.1f}) ms "
               f"off the user's thread; first time, hashing every file: {result['cold_recorded_after_ms'][name]:.0f} ms")
