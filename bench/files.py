@@ -220,14 +220,18 @@ def _count_files(kernel: Kernel) -> str:
 def _back_to_back(kernel: Kernel) -> dict[str, float]:
     """The cell twice without a flush between: how long the second start waits for hashing."""
     waits_before, wait_s_before = map(float, kernel.run(2, BARRIER)[1].split())
-    first = kernel.run(1)[0]
+    first, first_text = kernel.run(1)
     # The second cell reports the barrier's counters itself: a later cell would wait for it too.
     second, text = kernel.run(2, READ_ALL + "\n" + BARRIER)
-    waits, wait_s = map(float, text.strip().splitlines()[-1].split())
+    loop_line, barrier_line = text.strip().splitlines()[-2:]
+    waits, wait_s = map(float, barrier_line.split())
     kernel.run(2, FLUSH)
     return {
         "first_wall_ms": round(first * 1000, 1),
+        "first_in_cell_ms": round(float(first_text.split()[0]) * 1000, 1),
         "second_wall_ms": round(second * 1000, 1),
+        "second_in_cell_ms": round(float(loop_line.split()[0]) * 1000, 1),
+        "second_in_cell_cpu_ms": round(float(loop_line.split()[1]) * 1000, 1),
         "barrier_waits": int(waits - waits_before),
         "barrier_wait_ms": round((wait_s - wait_s_before) * 1000, 1),
     }
@@ -254,8 +258,10 @@ def _print(result: dict[str, Any]) -> None:
               f"off the user's thread; first time, hashing every file: {result['cold_recorded_after_ms'][name]:.0f} ms")
     b = result["back_to_back"]
     print(f"back to back without a flush (lineage_magic): cell walls {b['first_wall_ms']:.0f} then "
-          f"{b['second_wall_ms']:.0f} ms; the second waited {b['barrier_wait_ms']:.0f} ms at its start "
-          f"for the first cell's files to be hashed ({b['barrier_waits']} wait)")
+          f"{b['second_wall_ms']:.0f} ms (loops {b['first_in_cell_ms']:.0f} then {b['second_in_cell_ms']:.0f} ms, "
+          f"{b['second_in_cell_cpu_ms']:.0f} ms of it CPU); "
+          f"the second waited {b['barrier_wait_ms']:.0f} ms at its start for the first cell's files to be hashed "
+          f"({b['barrier_waits']} wait)")
     print(f"file versions recorded in the run: {result['files_recorded_in_run']}")
 
 
