@@ -41,8 +41,13 @@ def new_cell_id() -> str:
     return _base62(int(time.time()), 6) + new_id(10)
 
 
+_NODE_SUFFIXES = [_base62(i, 4) for i in range(512)]  # most cells have fewer nodes
+
+
 def node_id(cell_id: str, index: int) -> str:
     """The id of node ``index`` of a cell: derived, so edges need no lookup table."""
+    if 0 <= index < 512:
+        return cell_id + _NODE_SUFFIXES[index]
     return cell_id + _base62(index, 4)
 
 
