@@ -102,22 +102,10 @@ def save(obj_or_name: Any, name: str | None = None) -> Any:
         session.commit()
     if not written and cell_id is not None:
         # Produced by the cell running now: link it once that cell is written.
-        recorder.after_cell(cell_id, _link(artifact.id, artifact.node_value_id, cell_id, node))
+        from .recorder.items import LinkArtifact
+
+        recorder.after_cell(cell_id, LinkArtifact(artifact.id, artifact.node_value_id, cell_id, node))
     return artifact
-
-
-def _link(artifact_id: str, node_value_id: str | None, cell_id: str, node: str | None) -> Any:
-    def item(conn: Any) -> None:
-        from sqlalchemy import update
-
-        from .store import tables
-
-        conn.execute(update(tables.artifacts).where(tables.artifacts.c.id == artifact_id)
-                     .values(cell_id=cell_id, node_id=node))
-        if node_value_id is not None:
-            conn.execute(update(tables.node_values).where(tables.node_values.c.id == node_value_id)
-                         .values(node_id=node))
-    return item
 
 
 def load(name: str, version: int | None = None, *, allow_pickle: bool | None = None) -> Any:

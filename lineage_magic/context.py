@@ -1,7 +1,7 @@
 """Which lineage store the Python API uses in this process.
 
 ``connect`` chooses it; the extension chooses it when loaded (without
-opening it: the writer thread opens it, off the user's cell). Recorders
+opening it: the writer, a child process by default, opens its own). Recorders
 register a flush callback so that every query sees what they have queued.
 SQLAlchemy is imported only when a store is opened.
 """

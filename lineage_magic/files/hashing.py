@@ -17,6 +17,18 @@ from datetime import datetime, timedelta, timezone
 
 from .watcher import MAX_HASH_BYTES, quiet
 
+@dataclass(frozen=True, slots=True)
+class FileAccess:
+    """One file a cell used: how, and its content after the cell."""
+
+    path: str
+    read: bool
+    written: bool
+    sha256: str | None
+    size: int
+    mtime: datetime
+
+
 CHUNK_BYTES = 1 << 20
 RACY_S = 2.0
 MAX_CACHED = 200_000

@@ -382,9 +382,9 @@ class FileWatcher:
     """Collects the files each recorded cell of one shell opens, for the recorder."""
 
     def __init__(self, rules: IgnoreRules, *, max_hash_bytes: int = MAX_HASH_BYTES) -> None:
-        # Imported here, on the user's thread: the hashing and writer threads
-        # must never be the first to import a module.
-        from . import writes  # noqa: F401
+        # Imported here, on the user's thread: the hashing thread must never
+        # be the first to import a module. (The writer's modules, and with
+        # them SQLAlchemy, are the writer's business.)
         from .hashing import Hasher
 
         self.rules = rules
@@ -460,31 +460,13 @@ class FileWatcher:
             return None
         return CellTouches(key, segments, _cwd() or "/")
 
-    def write_item(self, touches: CellTouches, run_id: str) -> Callable[[Any], None]:
+    def write_item(self, touches: CellTouches, run_id: str) -> FilesItem:
         """Start hashing a cell's files now; a writer item that records them."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="lineage-files", initializer=mark_quiet)
         future: Future[list[Any]] = self._pool.submit(self._prepare, touches)
         self._last = future
-        cell_key = touches.key
-
-        def files_item(conn: Any) -> None:
-            from .writes import write_file_accesses
-
-            mark_quiet()
-            try:
-                accesses = future.result(timeout=HASH_WAIT_S)
-            except FutureTimeout:
-                self.failures += 1
-                log.error("lineage_magic: hashing the files of cell %s took too long; not recorded", cell_key)
-                return
-            except Exception as err:  # noqa: BLE001 - a bug here must not stop the writer thread
-                self.failures += 1
-                log.error("lineage_magic: could not inspect the files of cell %s: %r", cell_key, err, exc_info=err)
-                return
-            write_file_accesses(conn, run_id, cell_key, accesses)
-
-        return files_item
+        return FilesItem(self, future, run_id, touches.key)
 
     def close(self) -> None:
         """Stop recording; hashing already started still finishes for the writer."""
@@ -521,7 +503,7 @@ class FileWatcher:
     # -- hashing thread ----------------------------------------------------
 
     def _prepare(self, touches: CellTouches) -> list[Any]:
-        from .writes import FileAccess
+        from .hashing import FileAccess
 
         # Let the kernel send the cell's reply first: this thread competing for
         # the GIL would delay it by up to a switch interval per acquisition.
@@ -533,6 +515,56 @@ class FileWatcher:
                 continue  # deleted again, a directory, a device: not a data file
             accesses.append(FileAccess(touch.path, touch.read, touch.written, state.sha256, state.size, state.mtime))
         return accesses
+
+
+class FilesItem:
+    """A writer item for one cell's files: waits for their hashes, then records them.
+
+    A writer in another process gets ``resolve()``'s result instead: the
+    hashing is done here, in the kernel, and only plain data crosses.
+    """
+
+    __slots__ = ("watcher", "future", "run_id", "cell_key")
+
+    def __init__(self, watcher: FileWatcher, future: Future[list[Any]], run_id: str, cell_key: str) -> None:
+        self.watcher = watcher
+        self.future = future
+        self.run_id = run_id
+        self.cell_key = cell_key
+
+    def resolve(self) -> WriteFiles | None:
+        """The accesses to write once hashed; None if hashing failed (logged and counted)."""
+        try:
+            accesses = self.future.result(timeout=HASH_WAIT_S)
+        except FutureTimeout:
+            self.watcher.failures += 1
+            log.error("lineage_magic: hashing the files of cell %s took too long; not recorded", self.cell_key)
+            return None
+        except Exception as err:  # noqa: BLE001 - a bug here must not stop the writer
+            self.watcher.failures += 1
+            log.error("lineage_magic: could not inspect the files of cell %s: %r", self.cell_key, err, exc_info=err)
+            return None
+        return WriteFiles(self.run_id, self.cell_key, accesses)
+
+    def __call__(self, conn: Any) -> None:
+        mark_quiet()
+        write = self.resolve()
+        if write is not None:
+            write(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteFiles:
+    """Record a cell's file reads and writes (plain data: it may cross to the writer process)."""
+
+    run_id: str
+    cell_key: str
+    accesses: list[Any]
+
+    def __call__(self, conn: Any) -> None:
+        from .writes import write_file_accesses
+
+        write_file_accesses(conn, self.run_id, self.cell_key, self.accesses)
 
 
 def _cwd() -> str | None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, insert, select
@@ -24,6 +22,7 @@ from ..ids import new_id, utcnow
 from ..store import tables
 from ..store.tables import cell_links, run_inputs, run_outputs
 from ..store.writes import insert_ignore
+from .hashing import FileAccess
 
 FILE_KIND = "file"
 NAME_MAX = 255
@@ -31,18 +30,6 @@ CHUNK = 400
 VERSION_ATTEMPTS = 3
 
 artifacts_t: Table = tables.artifacts
-
-
-@dataclass(frozen=True, slots=True)
-class FileAccess:
-    """One file a cell used: how, and its content after the cell."""
-
-    path: str
-    read: bool
-    written: bool
-    sha256: str | None
-    size: int
-    mtime: datetime
 
 
 def artifact_name(path: str) -> str:

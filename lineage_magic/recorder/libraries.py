@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from typing import Any
 
 
 class LibraryVersions:
     """Resolve ``module -> (distribution, version)``, caching each answer.
 
-    Called from the writer thread: the first lookup reads package metadata,
-    which takes milliseconds, never on the user's cell.
+    Called by the writer: the first lookup reads package metadata, which
+    takes milliseconds, never on the user's cell. The writer may be another
+    process, which cannot see the kernel's modules: ``learn`` takes the
+    ``__version__`` the kernel's modules report, used when no installed
+    package provides the module.
     """
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[str, str | None] | None] = {}
         self._distributions: dict[str, list[str]] | None = None
+        self._reported: dict[str, str] = {}
+
+    def learn(self, versions: dict[str, str]) -> None:
+        """Remember ``top-level module -> __version__`` as the kernel reported it."""
+        if versions:
+            self._reported.update(versions)
 
     def resolve(self, module: str) -> tuple[str, str | None] | None:
         """The distribution and version providing ``module``; None for the stdlib."""
@@ -49,6 +57,8 @@ class LibraryVersions:
         return rows
 
     def _version_of(self, top: str) -> str | None:
+        from importlib import metadata  # a few milliseconds to import: only where versions are looked up
+
         if self._distributions is None:
             self._distributions = metadata.packages_distributions()
         for dist in self._distributions.get(top, []):
@@ -56,6 +66,13 @@ class LibraryVersions:
                 return metadata.version(dist)
             except metadata.PackageNotFoundError:
                 continue
-        module = sys.modules.get(top)
-        version = getattr(module, "__version__", None)
-        return str(version)[:64] if version is not None else None
+        if top in self._reported:
+            return self._reported[top]
+        return reported_version(top)
+
+
+def reported_version(top: str) -> str | None:
+    """The ``__version__`` of an imported top-level module of this process, if it says."""
+    module = sys.modules.get(top)
+    version = getattr(module, "__version__", None)
+    return str(version)[:64] if version is not None else None

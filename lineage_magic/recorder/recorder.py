@@ -2,7 +2,8 @@
 
 It never rewrites, traces or re-executes the user's code. ``pre_run_cell``
 notes the start; ``post_run_cell`` analyses the source (cached), takes cheap
-facts from the namespace, and hands plain rows to the background writer.
+facts from the namespace, and hands plain rows to the writer (a child
+process by default, ``process_writer``; a thread with ``writer_process=False``).
 Any failure inside the hooks is contained: logged, counted, reported once,
 and after repeated failures the recorder switches itself off.
 """
@@ -30,9 +31,11 @@ from ..analysis import CellAnalysis, DependencyTracker, NodeInfo, analyze_cell
 from ..ids import new_cell_id, new_id, node_id
 from ..store.urls import check_url_shape, mask_text, resolve_url
 from . import capture
-from .libraries import LibraryVersions
-from .notebook import notebook_path, notebook_title, transform_name
+from .items import CellItem, FinishRun, StartRun
+from .libraries import reported_version
+from .notebook import notebook_path, transform_name
 from .staleness import Staleness
+from .process_writer import ProcessWriter
 from .writer import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -79,15 +82,19 @@ class LineageMagic(Configurable):
     notebook_path = Unicode("", config=True, help="Path of the notebook being run, when the front end does not say.")
     run_name = Unicode("", config=True, help="A name for the recorded run.")
     replay_of = Unicode("", config=True, help="Id of the run this kernel replays (set by lineage replay).")
+    writer_process = Bool(
+        True, config=True,
+        help="Write records from a child process (on another core, without SQLAlchemy in the kernel); "
+             "False writes from a thread of the kernel. An in-memory SQLite store always uses the thread.",
+    )
 
     def __init__(self, shell: Any, **kwargs: Any) -> None:
         super().__init__(parent=shell, config=shell.config, **kwargs)
         self.shell = shell
         self.run_id: str | None = None
         self.store_url: str | None = None
-        self.writer: BackgroundWriter | None = None
+        self.writer: BackgroundWriter | ProcessWriter | None = None
         self.tracker = DependencyTracker()
-        self.libraries = LibraryVersions()
         self.paused = not self.enabled
         self.hook_failures = 0
         self.disabled_reason: str | None = None
@@ -107,16 +114,24 @@ class LineageMagic(Configurable):
     def start(self, url: str | None = None) -> None:
         """Choose the store, start a run, and register the cell hooks.
 
-        The store is opened (and SQLAlchemy imported) by the writer thread, so
-        loading the extension costs the user's notebook almost nothing; a
-        store that cannot be opened is reported on the next cell.
+        The store is opened (and SQLAlchemy imported) by the writer, a child
+        process by default, so loading the extension costs the user's
+        notebook almost nothing; a store that cannot be opened is reported
+        on the next cell.
         """
         target = resolve_url(url, self.db_url or None)
         check_url_shape(target)
-        _import_writer_modules(target)
         self.store_url = mask_text(target)
         context.choose(target)
-        self.writer = BackgroundWriter(lambda: context.open_store(target), max_queue=self.max_queue)
+        self.writer = None
+        if self.writer_process and not _in_memory(target):
+            try:
+                self.writer = ProcessWriter(target, max_queue=self.max_queue)
+            except OSError as err:
+                log.warning("lineage_magic: cannot start the writer process (%s); writing from a thread", err)
+        if self.writer is None:
+            _import_writer_modules(target)
+            self.writer = BackgroundWriter(lambda: context.open_store(target), max_queue=self.max_queue)
         from ..files.watcher import FileWatcher
 
         self.files = FileWatcher.for_recorder(self, target)
@@ -140,7 +155,7 @@ class LineageMagic(Configurable):
         self.staleness.reset()
         self._runtime_nodes.clear()
         self._recorded_libraries.clear()
-        start = dict(
+        start = StartRun(
             id=self.run_id,
             handle=_user_handle(),
             transform_name=transform_name(path),
@@ -153,14 +168,8 @@ class LineageMagic(Configurable):
             replay_of_id=self.replay_of or None,
             name=self.run_name or None,
         )
-
-        def start_item(conn: Any) -> None:
-            from ..store import writes
-
-            writes.start_run(conn, writes.RunStart(**start, transform_title=notebook_title(path)))
-
         assert self.writer is not None
-        self.writer.put(start_item, preamble=True)
+        self.writer.put(start, preamble=True)
 
     def finish(self, status: str = "finished", timeout: float = 10.0) -> bool:
         """Finish the run, write everything queued, and stop the writer."""
@@ -179,14 +188,8 @@ class LineageMagic(Configurable):
         context.unregister_flusher(self)
         if self.writer is None:
             return True
-        run_id = self.run_id
-        if run_id is not None:
-            def finish_item(conn: Any) -> None:
-                from ..store import writes
-
-                writes.finish_run(conn, run_id, status)
-
-            self.writer.put(finish_item)
+        if self.run_id is not None:
+            self.writer.put(FinishRun(self.run_id, status))
         done = self.writer.close(timeout)
         self.writer = None
         return done
@@ -340,9 +343,13 @@ class LineageMagic(Configurable):
         parents = [p for p in deps.parents if isinstance(p, str) and p != cell_key]
         new_modules = [m for m in import_modules if m.split(".")[0] not in self._recorded_libraries]
         self._recorded_libraries.update(m.split(".")[0] for m in new_modules)
-        self.writer.put(_CellItem(  # type: ignore[union-attr]
-            cell_row, source_id, code, node_rows, edge_rows, parents, new_modules, self.run_id, self.libraries,
-            source,
+        reported = {}
+        for module in new_modules:
+            version = reported_version(module.split(".")[0])
+            if version is not None:
+                reported[module.split(".")[0]] = version
+        self.writer.put(CellItem(  # type: ignore[union-attr]
+            cell_row, source_id, code, node_rows, edge_rows, parents, new_modules, self.run_id, source, reported,
         ))
         for item in self._after_cell.pop(cell_key, ()):
             self.writer.put(item)  # type: ignore[union-attr]
@@ -444,37 +451,10 @@ class LineageMagic(Configurable):
             print(f"lineage_magic: {notice}", file=sys.stderr)
 
 
-@dataclass(slots=True)
-class _CellItem:
-    """A recorded cell waiting for the writer; finished (library versions) there."""
-
-    cell: dict[str, Any]
-    source_id: str
-    source_code: str | None
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
-    parents: list[str]
-    modules: list[str]
-    run_id: str | None
-    versions: LibraryVersions
-    source_text: str = ""  # sent again if the store had to be recreated
-
-    def cell_write(self) -> Any:
-        """The rows to insert, with library versions looked up on the writer thread."""
-        from ..store.writes import CellWrite
-
-        for node in self.nodes:
-            if node["kind"] == "import" and node.get("module"):
-                node["library_version"] = self.versions.version(node["module"])
-        return CellWrite(
-            cell=self.cell, source_id=self.source_id, source_code=self.source_code, nodes=self.nodes,
-            edges=self.edges, parents=self.parents, libraries=self.versions.library_rows(self.run_id, self.modules),
-        )
-
-    def __call__(self, conn: Any) -> None:
-        from ..store.writes import write_cells
-
-        write_cells(conn, [self.cell_write()])
+def _in_memory(url: str) -> bool:
+    """A SQLite database only this process can see (no file)."""
+    head, _, rest = url.partition("://")
+    return head.lower().startswith("sqlite") and rest.split("?")[0] in ("", "/", "/:memory:")
 
 
 def _import_writer_modules(url: str) -> None:
@@ -485,6 +465,7 @@ def _import_writer_modules(url: str) -> None:
     """
     from sqlalchemy.exc import ArgumentError
 
+    from ..files import writes as file_writes  # noqa: F401
     from ..store import engine, writes  # noqa: F401
     from ..store.urls import parse_url
 

@@ -115,7 +115,8 @@ class BackgroundWriter:
             return True
         deadline = time.monotonic() + timeout
         with self._cond:
-            self._urgent = True
+            # Cut the linger short for what is queued now, not for what comes later.
+            self._urgent = bool(self._queue)
             self._cond.notify_all()
             while self._queue or self._in_flight:
                 remaining = deadline - time.monotonic()
@@ -237,6 +238,10 @@ class BackgroundWriter:
                 log.warning("lineage store file changed during a write; writing the batch again")
                 return False
         except (SQLAlchemyError, LineageError, OSError) as err:
+            self._degrade(err)
+            return False
+        except Exception as err:  # noqa: BLE001 - not the database's fault, but the writer must live on
+            log.error("lineage writer failed unexpectedly; will retry", exc_info=err)
             self._degrade(err)
             return False
         self._replay_preamble = False

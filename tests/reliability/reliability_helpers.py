@@ -41,6 +41,29 @@ def kernel(url: str, *extra: str, quiet: bool = True) -> Iterator[tuple[KernelMa
         km.context.destroy(linger=0)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a kernel's writer process), from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def run_status(url: str, name: str, *, becomes: str | None = None, timeout: float = 60.0) -> str:
+    """The status of the run called ``name``; with ``becomes``, waits (up to ``timeout``) for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = lm.select(lm.Run, url=url, name=name).one().status
+        if becomes is None or status == becomes or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)
+
+
 class Outputs:
     """What the cells of a kernel printed, gathered across calls."""
 

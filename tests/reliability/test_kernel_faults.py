@@ -19,7 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from reliability_helpers import Outputs, kernel, postgres_database, recorded_sources, sqlite_files, wait_for_postgres
+from reliability_helpers import (
+    Outputs, child_pids, kernel, postgres_database, recorded_sources, sqlite_files, wait_for_postgres,
+)
 
 import lineage_magic as lm
 
@@ -38,7 +40,7 @@ def _assert_clean(out: Outputs, *, max_warnings: int = 1) -> list[str]:
 
 @pytest.mark.slow
 def test_sigkill_mid_session_keeps_every_cell_finished_a_second_earlier(tmp_path: Path) -> None:
-    """1,000-cell session killed mid-cell: cells finished ≥1 s before are stored; next kernel marks it aborted."""
+    """1,000-cell session killed mid-cell with its writer: cells finished ≥1 s before are stored; next kernel marks it aborted."""
     url = f"sqlite:///{tmp_path / 'lineage.db'}"
     finished: list[float] = []
     with kernel(url, "--LineageMagic.run_name=killed") as (km, client):
@@ -54,7 +56,11 @@ def test_sigkill_mid_session_keeps_every_cell_finished_a_second_earlier(tmp_path
         client.execute("import time; time.sleep(5)")  # the kernel dies inside this cell
         time.sleep(0.05)
         killed_at = time.monotonic()
-        os.kill(km.provisioner.process.pid, signal.SIGKILL)
+        # Kernel and writer process together, as a power cut or the OOM killer would.
+        writers = child_pids(km.provisioner.process.pid)
+        assert writers, "the kernel has no writer process"
+        for pid in [km.provisioner.process.pid, *writers]:
+            os.kill(pid, signal.SIGKILL)
         km.provisioner.process.wait(timeout=10)
     must_have = [f"v{i} = {i} * 2" for i, t in enumerate(finished) if t <= killed_at - 1.0]
     assert len(must_have) >= 500

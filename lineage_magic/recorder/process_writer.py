@@ -1,0 +1,402 @@
+"""The writer in its own process: the kernel pickles records down a pipe.
+
+Writing lineage costs CPU: SQLAlchemy takes a seventh of a second to import
+and about 0.15 ms of Python per cell to write, and in a thread of the kernel
+all of it would share the kernel's GIL with the user's code (worse: each time
+the user's thread releases the GIL for I/O, it may wait for the writer to give
+it back). In a child process it runs on another core, and the kernel's share
+is a pickle and a pipe write per cell, on a feeder thread.
+
+The child runs the same ``BackgroundWriter`` (batching, retries while the
+database is away, a deleted SQLite file recreated), fed from its stdin, and
+reports its state on its stdout. When the kernel dies (even by SIGKILL) its
+end of the pipe closes: the child writes everything it received, marks the
+run ``aborted`` if nobody finished it, and exits.
+
+Messages are pickles, each preceded by its length (4 bytes, big-endian).
+Kernel to child: ``("hello", url, max_queue)``, ``("item", item, preamble)``,
+``("flush", token, timeout)``, ``("close", token, timeout)``. Child to kernel:
+``("state", degraded, notice, stats)`` when something changed, and
+``("done", token, ok, stats)`` in reply to a flush or close.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .writer import WriterStats
+
+log = logging.getLogger(__name__)
+
+_LENGTH = struct.Struct("!I")
+STATE_POLL_S = 0.05
+"""How often the child looks for a change of state to report."""
+
+LINGER_S = 120.0
+"""How long the writer goes on trying to write, after its kernel closed it or died."""
+
+RESPAWN_AFTER_S = 1.0
+"""The least time between two starts of the child, should it die."""
+
+_FLUSH = object()
+
+
+def send(stream: BinaryIO, message: tuple[Any, ...]) -> None:
+    """Write one length-prefixed pickle and push it out."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def receive(stream: BinaryIO) -> tuple[Any, ...] | None:
+    """Read one message; None at the end of the stream."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+class ProcessWriter:
+    """The kernel's side: ``BackgroundWriter``'s interface over a child process."""
+
+    def __init__(self, url: str, *, max_queue: int = 100_000, name: str = "lineage-writer") -> None:
+        self._url = url
+        self._max_queue = max_queue
+        self._queue: deque[tuple[Any, bool]] = deque()
+        self._cond = threading.Condition()
+        self._tokens = itertools.count(1)
+        self._replies: dict[int, tuple[bool, dict[str, Any]]] = {}
+        self._sending = 0
+        self._child_pending = 0
+        self._preamble: Any = None
+        self._stopping = False
+        self._started_at = 0.0
+        self.degraded: str | None = None
+        self._notice: str | None = None
+        self.stats = WriterStats()
+        self._local = WriterStats()  # what the kernel's side itself dropped or rejected
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._unheard: subprocess.Popen[bytes] | None = None
+        self._spawn()
+        self._feeder = threading.Thread(target=self._feed, name=name, daemon=True)
+        self._feeder.start()
+
+    # -- user thread -------------------------------------------------------
+
+    def put(self, item: Any, *, preamble: bool = False) -> None:
+        """Queue one item; cheap, never blocks, never raises."""
+        with self._cond:
+            if preamble:
+                self._preamble = item
+            if len(self._queue) >= self._max_queue:
+                self._queue.popleft()
+                self._local.dropped_full += 1
+                self.stats.dropped_full += 1
+            self._queue.append((item, preamble))
+            self._cond.notify_all()
+
+    def pending(self) -> int:
+        """Items queued here or not yet written by the child."""
+        with self._cond:
+            return len(self._queue) + self._sending + self._child_pending
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued so far is written; False on timeout."""
+        return self._request("flush", timeout)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Write what is queued, then let the child exit. Returns whether all was written."""
+        done = self._request("close", timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        proc = self._proc
+        if proc is not None:
+            if not done:
+                # The database is away: the child goes on trying alone, for LINGER_S.
+                log.warning("lineage writer process %d still has records to write", proc.pid)
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+            # Everything is written (or left to the child): nobody waits for it to exit.
+            threading.Thread(target=proc.wait, name="lineage-writer-reaper", daemon=True).start()
+        self._feeder.join(timeout=1.0)
+        return done
+
+    @property
+    def store(self) -> None:
+        """The store lives in the child: the kernel opens its own when asked."""
+        return None
+
+    def take_notice(self) -> str | None:
+        """A one-time message for the user (e.g. the store file was recreated), or None."""
+        with self._cond:
+            notice, self._notice = self._notice, None
+        return notice
+
+    def _request(self, kind: str, timeout: float) -> bool:
+        token = next(self._tokens)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._stopping:
+                return not self._queue
+            self._queue.append(((_FLUSH, kind, token, timeout), False))
+            self._cond.notify_all()
+            while token not in self._replies:
+                remaining = deadline - time.monotonic()
+                proc = self._proc
+                if remaining <= 0 or proc is None or (self._unheard is proc and not self._queue
+                                                      and not self._sending):
+                    return False
+                self._cond.wait(min(remaining, 0.1))
+            ok, _ = self._replies.pop(token)
+        return ok
+
+    # -- feeder thread -----------------------------------------------------
+
+    def _feed(self) -> None:
+        """Send queued items to the child in order, restarting it if it died."""
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch = list(self._queue)
+                self._queue.clear()
+                self._sending = len(batch)
+            for item, preamble in batch:
+                self._send_item(item, preamble)
+            with self._cond:
+                self._sending = 0
+                self._cond.notify_all()
+
+    def _send_item(self, item: Any, preamble: bool) -> None:
+        if isinstance(item, tuple) and item and item[0] is _FLUSH:
+            _, kind, token, timeout = item
+            message: tuple[Any, ...] = (kind, token, timeout)
+        else:
+            resolve = getattr(item, "resolve", None)
+            if resolve is not None:
+                # Work that must finish in the kernel first (hashing files the cell touched).
+                item = resolve()
+                if item is None:
+                    return
+            message = ("item", item, preamble)
+        try:
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as err:  # noqa: BLE001 - one unpicklable record must not stop the rest
+            with self._cond:
+                self._local.rejected += 1
+                self.stats.rejected += 1
+            log.error("lineage record could not be sent to the writer: %r", err)
+            return
+        for attempt in range(2):
+            proc = self._proc
+            try:
+                if proc is None or proc.stdin is None:
+                    raise BrokenPipeError("no writer process")
+                proc.stdin.write(_LENGTH.pack(len(data)) + data)
+                proc.stdin.flush()
+                return
+            except (BrokenPipeError, OSError, ValueError) as err:
+                if self._stopping or attempt:
+                    log.error("lineage writer process is gone; a record was lost: %r", err)
+                    return
+                self._respawn()
+
+    # -- the child's lifecycle -----------------------------------------------
+
+    def _spawn(self) -> None:
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        self._started_at = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lineage_magic.recorder.process_writer"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+            # Its own session: an interrupt sent to the kernel's process group is not for it.
+            start_new_session=True,
+        )
+        self._proc = proc
+        assert proc.stdin is not None
+        # The URL travels in the pipe, not on a command line any local user can read.
+        send(proc.stdin, ("hello", self._url, self._max_queue))
+        threading.Thread(target=self._listen, args=(proc,), name="lineage-writer-replies", daemon=True).start()
+
+    def _respawn(self) -> None:
+        """Start the child again (it died) and send it the run's start first."""
+        old = self._proc
+        code = old.poll() if old is not None else None
+        if old is not None and old.stdin is not None:
+            try:
+                old.stdin.close()
+            except OSError:
+                pass
+        log.error("lineage writer process exited (code %s); starting it again", code)
+        with self._cond:
+            self.degraded = f"writer process exited (code {code}); restarted"
+        wait = RESPAWN_AFTER_S - (time.monotonic() - self._started_at)
+        if wait > 0:
+            time.sleep(wait)
+        self._spawn()
+        if self._preamble is not None and self._proc is not None and self._proc.stdin is not None:
+            try:
+                send(self._proc.stdin, ("item", self._preamble, True))
+            except (BrokenPipeError, OSError, ValueError):
+                log.error("lineage writer process died again at start")
+
+    def _listen(self, proc: subprocess.Popen[bytes]) -> None:
+        """Read the child's state and replies until it exits."""
+        assert proc.stdout is not None
+        while True:
+            try:
+                message = receive(proc.stdout)
+            except (OSError, ValueError, pickle.UnpicklingError, EOFError):
+                message = None
+            if message is None:
+                proc.stdout.close()
+                break
+            with self._cond:
+                if message[0] == "state":
+                    _, self.degraded, notice, stats = message
+                    if notice:
+                        self._notice = notice
+                    self._update(stats)
+                elif message[0] == "done":
+                    _, token, ok, stats = message
+                    self._update(stats)
+                    self._replies[token] = (ok, stats)
+                self._cond.notify_all()
+        with self._cond:
+            self._unheard = proc  # exited: no reply will come from it any more
+            if self._proc is proc:
+                self._child_pending = 0
+            self._cond.notify_all()
+
+    def _update(self, stats: dict[str, Any]) -> None:
+        """Take the child's counters, plus what this side dropped before sending."""
+        self._child_pending = stats.pop("pending", 0)
+        for key, value in stats.items():
+            setattr(self.stats, key, value)
+        self.stats.dropped_full += self._local.dropped_full
+        self.stats.rejected += self._local.rejected
+
+
+# -- the child -------------------------------------------------------------
+
+
+def _stats_of(writer: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    stats = asdict(writer.stats)
+    stats["pending"] = writer.pending()
+    return stats
+
+
+def main() -> int:
+    """Run the writer: read items from stdin, write them, report on stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inbox = sys.stdin.buffer
+    # Our replies get the real stdout; anything else printing goes to stderr.
+    outbox = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    hello = receive(inbox)
+    if hello is None or hello[0] != "hello":
+        return 2
+    _, url, max_queue = hello
+
+    from .. import context
+    from .items import FinishRun, StartRun
+    from .writer import BackgroundWriter
+
+    context.choose(url)
+    writer = BackgroundWriter(lambda: context.open_store(url), max_queue=max_queue)
+    out_lock = threading.Lock()
+    finished = threading.Event()
+
+    def reply(message: tuple[Any, ...]) -> None:
+        with out_lock:
+            try:
+                send(outbox, message)
+            except (BrokenPipeError, OSError, ValueError):
+                pass  # the kernel is gone; the records still get written
+
+    def report_state() -> None:
+        last: tuple[Any, ...] | None = None
+        while not finished.wait(STATE_POLL_S):
+            notice = writer.take_notice()
+            stats = _stats_of(writer)
+            state = (writer.degraded, stats["written"], stats["failures"], stats["rejected"], stats["recovered"])
+            if notice or state != last:
+                last = state
+                reply(("state", writer.degraded, notice, stats))
+
+    def answer(kind: str, token: int, timeout: float) -> None:
+        ok = writer.flush(timeout)
+        reply(("done", token, ok, _stats_of(writer)))
+
+    threading.Thread(target=report_state, name="lineage-writer-state", daemon=True).start()
+    run_id: str | None = None
+    closing: tuple[int, float] | None = None
+    while True:
+        try:
+            message = receive(inbox)
+        except (OSError, ValueError, pickle.UnpicklingError, EOFError) as err:
+            log.error("lineage writer could not read a record: %r", err)
+            message = None
+        if message is None:
+            break
+        kind = message[0]
+        if kind == "item":
+            _, item, preamble = message
+            if isinstance(item, StartRun):
+                run_id = item.id
+            elif isinstance(item, FinishRun) and item.run_id == run_id:
+                run_id = None
+            writer.put(item, preamble=preamble)
+        elif kind == "flush":
+            _, token, timeout = message
+            threading.Thread(target=answer, args=(kind, token, timeout), daemon=True).start()
+        elif kind == "close":
+            _, token, timeout = message
+            closing = (token, timeout)
+            break
+    if closing is None and run_id is not None:
+        # The kernel went away without finishing its run: it was killed.
+        writer.put(FinishRun(run_id, "aborted"))
+    if closing is not None:
+        token, timeout = closing
+        reply(("done", token, writer.flush(timeout), _stats_of(writer)))
+    finished.set()
+    outbox.close()
+    # Nobody listens any more: hold no pipe of the kernel's (or of whoever
+    # reads its output) open while what is still queued, if the database is
+    # away, gets written should it come back within LINGER_S.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    return 0 if writer.close(LINGER_S) else 1
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="lineage_magic writer: %(message)s")
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The writer process: restarted if it dies, never stopped by one bad record, and the thread fallback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import lineage_magic as lm
+
+
+def _sources(ipshell) -> list[str]:  # noqa: ANN001
+    assert ipshell.recorder.flush(30.0)
+    with lm.Session(ipshell.url) as ss:
+        return [c.source for c in ss.select(lm.Cell, run_id=ipshell.recorder.run_id).order_by(lm.Cell.seq).all()]
+
+
+def test_a_killed_writer_process_is_started_again_and_later_cells_are_recorded(ipshell) -> None:  # noqa: ANN001
+    ipshell.run("before = 1")
+    assert ipshell.recorder.flush(30.0)
+    writer = ipshell.recorder.writer
+    first = writer._proc
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    for i in range(3):
+        ipshell.run(f"after{i} = {i}")
+    sources = _sources(ipshell)
+    assert writer._proc is not first and writer._proc.poll() is None
+    assert "before = 1" in sources
+    # The cell that found the writer dead is sent again to its successor, and so is everything after it.
+    assert sources[-3:] == ["after0 = 0", "after1 = 1", "after2 = 2"]
+    with lm.Session(ipshell.url) as ss:
+        assert ss.get(lm.Run, ipshell.recorder.run_id).status == "running"
+
+
+def test_a_record_that_cannot_be_sent_is_counted_and_the_rest_is_written(ipshell) -> None:  # noqa: ANN001
+    recorder = ipshell.recorder
+    recorder.writer.put(lambda conn: None)  # a closure cannot cross to another process
+    ipshell.run("kept = 2")
+    assert "kept = 2" in _sources(ipshell)
+    assert recorder.writer.stats.rejected == 1
+
+
+def test_the_writer_process_ends_when_the_recorder_finishes(ipshell) -> None:  # noqa: ANN001
+    proc = ipshell.recorder.writer._proc
+    run_id = ipshell.recorder.run_id
+    ipshell.run("x = 1")
+    ipshell.shell.run_cell("%unload_ext lineage_magic")
+    assert proc.wait(timeout=30) == 0
+    with lm.Session(ipshell.url) as ss:
+        run = ss.get(lm.Run, run_id)
+        assert run.status == "finished" and "x = 1" in [c.source for c in run.cells]
+    ipshell.shell.run_cell("%load_ext lineage_magic")
+
+
+@pytest.mark.parametrize("process", [True, False], ids=["process", "thread"])
+def test_both_writers_record_cells_artifacts_and_files(sqlite_url, tmp_path, process) -> None:  # noqa: ANN001
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lineage_magic.recorder import find_recorder
+
+    shell = InteractiveShell.instance()
+    shell.reset(new_session=True)
+    shell.config.LineageMagic.db_url = sqlite_url
+    shell.config.LineageMagic.quiet = True
+    shell.config.LineageMagic.writer_process = process
+    try:
+        assert shell.run_cell("%load_ext lineage_magic", store_history=True).success
+        recorder = find_recorder(shell)
+        assert (getattr(recorder.writer, "_proc", None) is not None) is process
+        data = tmp_path / "data.txt"
+        cells = [
+            "import json\nvalues = [1, 2, 3]",
+            f"with open({str(data)!r}, 'w') as f:\n    f.write(json.dumps(values))",
+            # Produced by the cell that saves it: linked to that cell once the cell is written.
+            "import lineage_magic as lm\nmore = values + [4]\nlm.save(more, 'more')",
+        ]
+        for code in cells:
+            assert shell.run_cell(code, store_history=True).success
+        assert recorder.flush(30.0)
+        run_id = recorder.run_id
+        with lm.Session(sqlite_url) as ss:
+            run = ss.get(lm.Run, run_id)
+            assert [c.source for c in run.cells][-3:] == cells
+            assert [a.name for a in run.outputs if a.kind == "file"] == [str(data)]
+            artifact = ss.select(lm.Artifact, name="more").one()
+            assert artifact.cell_id == run.cells[-1].id
+    finally:
+        shell.run_cell("%unload_ext lineage_magic")
+        del shell.config.LineageMagic
+    deadline = time.monotonic() + 10
+    while lm.select(lm.Run, url=sqlite_url, id=run_id).one().status != "finished":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
