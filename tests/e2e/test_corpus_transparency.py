@@ -81,7 +81,9 @@ def test_corpus_notebook_is_unchanged_and_fully_recorded(corpus_notebook: Path, 
         # say nothing about the extension; every other cell must match.
         again = _normalized(_execute(path, bare_dir, []))
         unstable = {i for i, (a, b) in enumerate(zip(without, again)) if a != b}
-        assert differing <= unstable, f"cells {sorted(differing - unstable)} changed by recording"
+        changed = sorted(differing - unstable)
+        assert not changed, (f"cells {changed} changed by recording; first: {with_ext[changed[0]]!r} "
+                             f"instead of {without[changed[0]]!r}" if changed else "")
 
     expected = [c.source for c in recorded.cells if c.cell_type == "code" and c.source.strip()]
     with lm.Session(url) as ss:
