@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -565,6 +566,25 @@ class WriteFiles:
         from .writes import write_file_accesses
 
         write_file_accesses(conn, self.run_id, self.cell_key, self.accesses)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as tuples: ten times faster than dataclasses, and it is done
+        # on the kernel's side, where every millisecond holds the user's GIL.
+        rows = [(a.path, a.read, a.written, a.sha256, a.size, (a.mtime - _EPOCH) // _MICROSECOND)
+                for a in self.accesses]
+        return (_write_files_from_rows, (self.run_id, self.cell_key, rows))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _write_files_from_rows(run_id: str, cell_key: str, rows: list[tuple[Any, ...]]) -> WriteFiles:
+    from .hashing import FileAccess
+
+    accesses = [FileAccess(path, read, written, sha256, size, _EPOCH + _MICROSECOND * mtime)
+                for path, read, written, sha256, size, mtime in rows]
+    return WriteFiles(run_id, cell_key, accesses)
 
 
 def _cwd() -> str | None:

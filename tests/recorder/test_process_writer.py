@@ -94,3 +94,18 @@ def test_both_writers_record_cells_artifacts_and_files(sqlite_url, tmp_path, pro
     while lm.select(lm.Run, url=sqlite_url, id=run_id).one().status != "finished":
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_a_cells_file_records_cross_to_the_writer_exactly() -> None:
+    import pickle
+    from datetime import datetime, timezone
+
+    from lineage_magic.files.hashing import FileAccess
+    from lineage_magic.files.watcher import WriteFiles
+
+    accesses = [
+        FileAccess("/data/a.csv", True, False, "ab" * 32, 10, datetime(2026, 11, 23, 1, 2, 3, 456789, timezone.utc)),
+        FileAccess("/data/ü b.bin", False, True, None, 2**40, datetime(1969, 12, 31, 23, 59, 59, 1, timezone.utc)),
+    ]
+    item = WriteFiles("run", "cell", accesses)
+    assert pickle.loads(pickle.dumps(item)) == item
