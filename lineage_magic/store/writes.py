@@ -281,13 +281,12 @@ def _insert_rows(conn: Connection, table: Table, rows: Sequence[Any], *, prebuil
             values = [pick(r) for r in rows]
         except KeyError:  # some rows leave columns out
             values = [_tuple(plan, r) for r in rows]
-    if plan.processors:
-        lists = [list(v) for v in values]
-        for index, process in plan.processors:
-            for v in lists:
-                if v[index] is not None:
-                    v[index] = process(v[index])
-        values = [tuple(v) for v in lists]
+    for index, process in plan.processors:
+        after = index + 1
+        for j, v in enumerate(values):
+            value = v[index]
+            if value is not None:
+                values[j] = (*v[:index], process(value), *v[after:])
     if plan.how == "copy":
         _copy(conn, plan.statement, values)
     else:
