@@ -9,9 +9,9 @@ run, which is never on the user's thread.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from ..store.runstart import RunStart
 from .libraries import LibraryVersions
 
 # Library lookups of the process the items run in (the writer's, or this one).
@@ -19,34 +19,19 @@ _process_versions = LibraryVersions()
 
 
 @dataclass(slots=True)
-class StartRun:
+class StartRun(RunStart):
     """Insert the run, its user and its transform (the writer's preamble).
 
     The notebook's title is read from its file by the writer, not on load.
     """
 
-    id: str
-    handle: str
-    transform_name: str
-    transform_path: str | None
-    transform_type: str
-    started_at: datetime
-    python_version: str
-    host: str
-    pid: int
-    replay_of_id: str | None = None
-    name: str | None = None
-    transform_title: str | None = None
-
     def __call__(self, conn: Any) -> None:
-        from dataclasses import asdict
-
         from ..store import writes
         from .notebook import notebook_title
 
         if self.transform_title is None:
             self.transform_title = notebook_title(self.transform_path)
-        writes.start_run(conn, writes.RunStart(**asdict(self)))
+        writes.start_run(conn, self)
 
 
 @dataclass(slots=True)

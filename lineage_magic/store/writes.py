@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Dialect
 
 from ..ids import new_id, utcnow
 from . import tables
+from .runstart import RunStart
 from .tables import cell_links
 
 users_t = tables.users
@@ -74,24 +74,6 @@ def ensure_transform(conn: Connection, *, name: str, path: str | None, title: st
         "path": path, "created_by_id": created_by_id, "created_at": utcnow(),
     }])
     return transform_id
-
-
-@dataclass
-class RunStart:
-    """What is known about a run when recording starts."""
-
-    id: str
-    handle: str
-    transform_name: str
-    transform_path: str | None
-    transform_title: str | None
-    transform_type: str
-    started_at: datetime
-    python_version: str
-    host: str
-    pid: int
-    replay_of_id: str | None = None
-    name: str | None = None
 
 
 def start_run(conn: Connection, run: RunStart) -> None:
