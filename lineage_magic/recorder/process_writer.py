@@ -17,7 +17,8 @@ Messages are pickles, each preceded by its length (4 bytes, big-endian).
 Kernel to child: ``("hello", url, max_queue)``, ``("item", item, preamble)``,
 ``("flush", token, timeout)``, ``("close", token, timeout)``. Child to kernel:
 ``("state", degraded, notice, stats)`` when something changed, and
-``("done", token, ok, stats)`` in reply to a flush or close.
+``("done", token, ok, stats, degraded, notice)`` in reply to a flush or
+close (so that what a flush found out is known when it returns).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ LINGER_S = 120.0
 
 RESPAWN_AFTER_S = 1.0
 """The least time between two starts of the child, should it die."""
+
+FEED_LINGER_S = 0.01
+"""How long the feeder waits for more records before sending what it has."""
+
+FEED_MAX_BATCH = 200
 
 _FLUSH = object()
 
@@ -83,6 +89,7 @@ class ProcessWriter:
         self._tokens = itertools.count(1)
         self._replies: dict[int, tuple[bool, dict[str, Any]]] = {}
         self._sending = 0
+        self._asked = 0  # flush or close requests queued: send without lingering
         self._child_pending = 0
         self._preamble: Any = None
         self._stopping = False
@@ -159,6 +166,7 @@ class ProcessWriter:
             if self._stopping:
                 return not self._queue
             self._queue.append(((_FLUSH, kind, token, timeout), False))
+            self._asked += 1
             self._cond.notify_all()
             while token not in self._replies:
                 remaining = deadline - time.monotonic()
@@ -180,6 +188,13 @@ class ProcessWriter:
                     self._cond.wait()
                 if not self._queue:
                     return
+                # Cells run back to back: send them together rather than take
+                # the GIL from the user's thread once per cell.
+                deadline = time.monotonic() + FEED_LINGER_S
+                while (not self._asked and not self._stopping and len(self._queue) < FEED_MAX_BATCH
+                       and (remaining := deadline - time.monotonic()) > 0):
+                    self._cond.wait(remaining)
+                self._asked = 0
                 batch = list(self._queue)
                 self._queue.clear()
                 self._sending = len(batch)
@@ -282,7 +297,9 @@ class ProcessWriter:
                         self._notice = notice
                     self._update(stats)
                 elif message[0] == "done":
-                    _, token, ok, stats = message
+                    _, token, ok, stats, self.degraded, notice = message
+                    if notice:
+                        self._notice = notice
                     self._update(stats)
                     self._replies[token] = (ok, stats)
                 self._cond.notify_all()
@@ -352,7 +369,7 @@ def main() -> int:
 
     def answer(kind: str, token: int, timeout: float) -> None:
         ok = writer.flush(timeout)
-        reply(("done", token, ok, _stats_of(writer)))
+        reply(("done", token, ok, _stats_of(writer), writer.degraded, writer.take_notice()))
 
     threading.Thread(target=report_state, name="lineage-writer-state", daemon=True).start()
     run_id: str | None = None
@@ -385,7 +402,8 @@ def main() -> int:
         writer.put(FinishRun(run_id, "aborted"))
     if closing is not None:
         token, timeout = closing
-        reply(("done", token, writer.flush(timeout), _stats_of(writer)))
+        ok = writer.flush(timeout)
+        reply(("done", token, ok, _stats_of(writer), writer.degraded, writer.take_notice()))
     finished.set()
     outbox.close()
     # Nobody listens any more: hold no pipe of the kernel's (or of whoever
