@@ -30,7 +30,7 @@ _runs = tables.runs
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """One run's use of a file version; the cell is known for the run that first recorded it."""
+    """One cell's use of a file version (a run that used it in several cells appears once per cell)."""
 
     run_id: str
     cell_id: str | None
@@ -167,13 +167,8 @@ def file_history(path: str | os.PathLike[str], store: Store | None = None) -> li
     with _store(store).engine.connect() as conn:
         rows = list(conn.execute(versions))
         ids = [r.id for r in rows]
-        writers = _accesses(conn, run_outputs, ids)
-        readers = _accesses(conn, run_inputs, ids)
-    # An artifact remembers one cell: the first that recorded it, a reader only
-    # when that run did not also write it.
-    for artifact_id, accesses in readers.items():
-        writer_runs = {w.run_id for w in writers.get(artifact_id, ())}
-        accesses[:] = [Access(r.run_id, None, r.started_at) if r.run_id in writer_runs else r for r in accesses]
+        writers = _accesses(conn, run_outputs, ids, tables.cell_files.c.was_written)
+        readers = _accesses(conn, run_inputs, ids, tables.cell_files.c.was_read, writers)
     return [
         FileVersion(
             path=r.path or name, version=r.version, sha256=r.sha256, size=r.size, mtime=r.mtime,
@@ -184,9 +179,26 @@ def file_history(path: str | os.PathLike[str], store: Store | None = None) -> li
     ]
 
 
-def _accesses(conn: Any, link: Any, ids: list[str]) -> dict[str, list[Access]]:
+def _accesses(conn: Any, link: Any, ids: list[str], flag: Any,
+              writers: dict[str, list[Access]] | None = None) -> dict[str, list[Access]]:
+    """Each run that wrote (read) these versions, once per cell that did, oldest first.
+
+    The cells come from ``cell_files``. A store written before it existed
+    knows one cell per version: the first that recorded it, taken for a
+    reader only when that run did not also write the version.
+    """
     if not ids:
         return {}
+    cell_files, cells = tables.cell_files, tables.cells
+    by_cell: dict[tuple[str, str], list[str]] = {}
+    per_cell = (
+        select(cell_files.c.artifact_id, cells.c.run_id, cell_files.c.cell_id)
+        .join(cells, cells.c.id == cell_files.c.cell_id)
+        .where(cell_files.c.artifact_id.in_(ids), flag.is_(True))
+        .order_by(cells.c.seq)
+    )
+    for row in conn.execute(per_cell):
+        by_cell.setdefault((row.artifact_id, row.run_id), []).append(row.cell_id)
     first = tables.artifacts.alias("first")
     stmt = (
         select(link.c.artifact_id, link.c.run_id, first.c.cell_id, first.c.run_id.label("first_run"),
@@ -198,7 +210,13 @@ def _accesses(conn: Any, link: Any, ids: list[str]) -> dict[str, list[Access]]:
     )
     found: dict[str, list[Access]] = {}
     for row in conn.execute(stmt):
+        known = by_cell.get((row.artifact_id, row.run_id))
+        if known:
+            found.setdefault(row.artifact_id, []).extend(Access(row.run_id, c, row.started_at) for c in known)
+            continue
         cell = row.cell_id if row.first_run == row.run_id else None
+        if writers is not None and any(w.run_id == row.run_id for w in writers.get(row.artifact_id, ())):
+            cell = None
         found.setdefault(row.artifact_id, []).append(Access(row.run_id, cell, row.started_at))
     return found
 

@@ -4,8 +4,9 @@ A file's artifact is ``kind='file'`` with ``name`` = its absolute path. Content
 already recorded for that path (same sha256; for files above the hash cap,
 same size and mtime) reuses its artifact; new content becomes the next
 version. The run is linked to what it read (``run_inputs``) and wrote
-(``run_outputs``); a cell that reads what an earlier cell of the same run
-wrote gets that cell as a parent in ``cell_links``. The caller owns the
+(``run_outputs``), and so is each cell (``cell_files``); a cell that reads
+what an earlier cell of the same run wrote gets that cell as a parent in
+``cell_links``. The caller owns the
 transaction.
 """
 
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..ids import new_id, utcnow
 from ..store import tables
-from ..store.tables import cell_links, run_inputs, run_outputs
+from ..store.tables import cell_files, cell_links, run_inputs, run_outputs
 from ..store.writes import insert_ignore
 from .hashing import FileAccess
 
@@ -66,6 +67,7 @@ def _write(conn: Connection, run_id: str, cell_id: str | None,
     current: dict[str, str] = {}
     inputs: set[str] = set()
     outputs: set[str] = set()
+    touched: dict[str, dict[str, Any]] = {}  # artifact id -> this cell's cell_files row
     for access in accesses:
         name = names[access.path]
         rows = existing.setdefault(name, [])
@@ -85,17 +87,29 @@ def _write(conn: Connection, run_id: str, cell_id: str | None,
         current[access.path] = match["id"]
         if access.written:
             outputs.add(match["id"])
+            _touch(touched, match["id"], written=True)
             if access.read and before is not None:
                 inputs.add(before["id"])
+                _touch(touched, before["id"], read=True)
         elif access.read:
             inputs.add(match["id"])
+            _touch(touched, match["id"], read=True)
     if new_rows:
         conn.execute(insert(artifacts_t), new_rows)
     insert_ignore(conn, run_inputs, [{"run_id": run_id, "artifact_id": i} for i in sorted(inputs)])
     insert_ignore(conn, run_outputs, [{"run_id": run_id, "artifact_id": o} for o in sorted(outputs)])
-    if cell_id is not None and inputs:
-        _link_cells(conn, run_id, cell_id, inputs)
+    if cell_id is not None:
+        insert_ignore(conn, cell_files, [{"cell_id": cell_id, **row} for _, row in sorted(touched.items())])
+        if inputs:
+            _link_cells(conn, run_id, cell_id, inputs)
     return current
+
+
+def _touch(touched: dict[str, dict[str, Any]], artifact_id: str, *, read: bool = False,
+           written: bool = False) -> None:
+    row = touched.setdefault(artifact_id, {"artifact_id": artifact_id, "was_read": False, "was_written": False})
+    row["was_read"] = row["was_read"] or read
+    row["was_written"] = row["was_written"] or written
 
 
 def _same_content(row: dict[str, Any], access: FileAccess) -> bool:

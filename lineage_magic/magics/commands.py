@@ -178,11 +178,16 @@ def _file_deps(path: str) -> Table:
         raise UsageError(f"%lineage deps: no recorded run read or wrote {path!r}")
     rows = [
         (v.version, (v.sha256 or "")[:12], v.size,
-         "external" if v.external else ", ".join(a.run_id for a in v.written_by),
-         ", ".join(a.run_id for a in v.read_by))
+         "external" if v.external else _runs_of(v.written_by),
+         _runs_of(v.read_by))
         for v in versions
     ]
     return Table(f"versions of {versions[0].path}", ["version", "sha256", "bytes", "written by", "read by"], rows)
+
+
+def _runs_of(accesses: Any) -> str:
+    """The runs of these accesses, each once (a run may have used a version in several cells)."""
+    return ", ".join(dict.fromkeys(a.run_id for a in accesses))
 
 
 def _cell_table(title: str, records: list[Cell]) -> Table:

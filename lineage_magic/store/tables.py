@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -234,6 +235,18 @@ run_outputs = Table(
     _fk("artifact_id", 16, "artifacts.id", nullable=False, ondelete="CASCADE", primary_key=True),
     Index("ix_run_outputs_artifact_id", "artifact_id"),
     **TABLE_OPTIONS,
+)
+
+cell_files = Table(
+    "cell_files", metadata,
+    # Which cells read and wrote which file versions (run_inputs/run_outputs say it per run).
+    _fk("cell_id", 16, "cells.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    _fk("artifact_id", 16, "artifacts.id", nullable=False, ondelete="CASCADE", primary_key=True),
+    Column("was_read", Boolean, nullable=False, default=False),
+    Column("was_written", Boolean, nullable=False, default=False),
+    Index("ix_cell_files_artifact_id", "artifact_id"),
+    **TABLE_OPTIONS,
+    **KEY_ONLY,
 )
 
 libraries = Table(

@@ -75,7 +75,13 @@ def test_new_content_is_a_new_version_and_old_content_reuses_its_version(fshell)
     history = fshell.history("v.txt")
     assert [v.version for v in history] == [0, 1]
     assert [v.sha256 for v in history] == [hashlib.sha256(b).hexdigest() for b in (b"one", b"two")]
-    assert len(history[0].written_by) == 1  # one run, linked once
+    # One run, which wrote that content in two cells: both are named.
+    writers = history[0].written_by
+    assert {w.run_id for w in writers} == {fshell.recorder.run_id}
+    with lm.Session(fshell.url) as ss:
+        assert [ss.get(lm.Cell, w.cell_id).source for w in writers] == [
+            "with open('v.txt', 'w') as f: f.write('one')"] * 2
+    assert writers[0].cell_id != writers[1].cell_id
 
 
 def test_read_and_rewrite_in_one_cell_reads_the_previous_version(fshell) -> None:  # noqa: ANN001
@@ -174,3 +180,20 @@ def test_each_cell_records_the_content_it_saw_even_when_the_next_cell_changes_it
     v0, v1 = fshell.history("s.txt")
     assert v0.sha256 == hashlib.sha256(b"seen by the first cell").hexdigest() and v0.read_by and v0.external
     assert v1.sha256 == hashlib.sha256(b"rewritten by the second").hexdigest() and v1.written_by
+
+
+def test_every_cell_that_reads_or_writes_a_version_is_linked_to_it(fshell) -> None:  # noqa: ANN001
+    (fshell.workdir / "in.csv").write_text("a\n1\n")
+    first = "with open('in.csv') as f: rows = f.read().splitlines()"
+    again = "import pathlib\nheader = pathlib.Path('in.csv').read_text().splitlines()[0]"
+    write = "pathlib.Path('out.csv').write_text(header + '\\n')"
+    for code in (first, "n = len(rows)", again, write):
+        fshell.run(code)
+    (external,) = fshell.history("in.csv")
+    (written,) = fshell.history("out.csv")
+    with lm.Session(fshell.url) as ss:
+        def sources(accesses) -> list[str]:  # noqa: ANN001
+            return [ss.get(lm.Cell, a.cell_id).source for a in accesses]
+
+        assert external.external and sources(external.read_by) == [first, again]
+        assert sources(written.written_by) == [write] and written.read_by == ()

@@ -176,6 +176,6 @@ def test_sqlite_keeps_key_only_tables_without_rowid(sqlite_url: str, tmp_path) -
                 ddl = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
         finally:
             store.dispose()
-        for name in ("nodes", "edges", "cell_links"):
+        for name in ("nodes", "edges", "cell_links", "cell_files"):
             assert ddl[name].rstrip().endswith("WITHOUT ROWID"), (url, name)
         assert "WITHOUT ROWID" not in ddl["cells"]
