@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import inspect, select
+from sqlalchemy import and_, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, foreign, relationship
 
 from ..ids import new_id, utcnow  # noqa: F401 - callers take ids from the store too
 from . import tables
-from .tables import cell_links, run_inputs, run_outputs
+from .tables import cell_files, cell_links, run_inputs, run_outputs
 
 
 class Base(DeclarativeBase):
@@ -167,6 +167,21 @@ class Cell(Base):
         secondaryjoin=lambda: Cell.id == cell_links.c.child_id,
         back_populates="parents",
         order_by=lambda: Cell.seq,
+    )
+    # File versions this cell opened (``cell_files``); read-only views.
+    files_read: Mapped[list[Artifact]] = relationship(
+        secondary=cell_files,
+        primaryjoin=lambda: Cell.id == cell_files.c.cell_id,
+        secondaryjoin=lambda: and_(Artifact.id == cell_files.c.artifact_id, cell_files.c.was_read.is_(True)),
+        viewonly=True,
+        order_by=lambda: Artifact.name,
+    )
+    files_written: Mapped[list[Artifact]] = relationship(
+        secondary=cell_files,
+        primaryjoin=lambda: Cell.id == cell_files.c.cell_id,
+        secondaryjoin=lambda: and_(Artifact.id == cell_files.c.artifact_id, cell_files.c.was_written.is_(True)),
+        viewonly=True,
+        order_by=lambda: Artifact.name,
     )
 
     @property

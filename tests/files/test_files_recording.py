@@ -197,3 +197,7 @@ def test_every_cell_that_reads_or_writes_a_version_is_linked_to_it(fshell) -> No
 
         assert external.external and sources(external.read_by) == [first, again]
         assert sources(written.written_by) == [write] and written.read_by == ()
+        reader = ss.get(lm.Cell, external.read_by[1].cell_id)
+        assert [a.id for a in reader.files_read] == [external.artifact_id] and reader.files_written == []
+        writer = ss.get(lm.Cell, written.written_by[0].cell_id)
+        assert [a.id for a in writer.files_written] == [written.artifact_id] and writer.files_read == []
