@@ -126,6 +126,17 @@ class SourceCode(Base):
     code: Mapped[str]
 
 
+def _cell_files(flag: str) -> Any:
+    """The file artifacts a cell read or wrote (``flag``: a boolean column of ``cell_files``)."""
+    return relationship(
+        secondary=cell_files,
+        primaryjoin=lambda: Cell.id == cell_files.c.cell_id,
+        secondaryjoin=lambda: and_(Artifact.id == cell_files.c.artifact_id, cell_files.c[flag].is_(True)),
+        viewonly=True,
+        order_by=lambda: Artifact.name,
+    )
+
+
 class Cell(Base):
     """One execution of one cell within a run."""
 
@@ -169,20 +180,8 @@ class Cell(Base):
         order_by=lambda: Cell.seq,
     )
     # File versions this cell opened (``cell_files``); read-only views.
-    files_read: Mapped[list[Artifact]] = relationship(
-        secondary=cell_files,
-        primaryjoin=lambda: Cell.id == cell_files.c.cell_id,
-        secondaryjoin=lambda: and_(Artifact.id == cell_files.c.artifact_id, cell_files.c.was_read.is_(True)),
-        viewonly=True,
-        order_by=lambda: Artifact.name,
-    )
-    files_written: Mapped[list[Artifact]] = relationship(
-        secondary=cell_files,
-        primaryjoin=lambda: Cell.id == cell_files.c.cell_id,
-        secondaryjoin=lambda: and_(Artifact.id == cell_files.c.artifact_id, cell_files.c.was_written.is_(True)),
-        viewonly=True,
-        order_by=lambda: Artifact.name,
-    )
+    files_read: Mapped[list[Artifact]] = _cell_files("was_read")
+    files_written: Mapped[list[Artifact]] = _cell_files("was_written")
 
     @property
     def source(self) -> str:
