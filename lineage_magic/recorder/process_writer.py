@@ -87,7 +87,7 @@ class ProcessWriter:
         self._queue: deque[tuple[Any, bool]] = deque()
         self._cond = threading.Condition()
         self._tokens = itertools.count(1)
-        self._replies: dict[int, tuple[bool, dict[str, Any]]] = {}
+        self._replies: dict[int, bool] = {}  # request token -> whether all was written
         self._sending = 0
         self._asked = 0  # flush or close requests queued: send without lingering
         self._child_pending = 0
@@ -175,8 +175,7 @@ class ProcessWriter:
                                                       and not self._sending):
                     return False
                 self._cond.wait(min(remaining, 0.1))
-            ok, _ = self._replies.pop(token)
-        return ok
+            return self._replies.pop(token)
 
     # -- feeder thread -----------------------------------------------------
 
@@ -301,7 +300,7 @@ class ProcessWriter:
                     if notice:
                         self._notice = notice
                     self._update(stats)
-                    self._replies[token] = (ok, stats)
+                    self._replies[token] = ok
                 self._cond.notify_all()
         with self._cond:
             self._unheard = proc  # exited: no reply will come from it any more
