@@ -61,7 +61,11 @@ _FLUSH = object()
 
 def send(stream: BinaryIO, message: tuple[Any, ...]) -> None:
     """Write one length-prefixed pickle and push it out."""
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    write_frame(stream, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def write_frame(stream: BinaryIO, data: bytes) -> None:
+    """Write one pickled message, its length first, and push it out."""
     stream.write(_LENGTH.pack(len(data)) + data)
     stream.flush()
 
@@ -228,8 +232,7 @@ class ProcessWriter:
             try:
                 if proc is None or proc.stdin is None:
                     raise BrokenPipeError("no writer process")
-                proc.stdin.write(_LENGTH.pack(len(data)) + data)
-                proc.stdin.flush()
+                write_frame(proc.stdin, data)
                 return
             except (BrokenPipeError, OSError, ValueError) as err:
                 if self._stopping or attempt:

@@ -343,11 +343,8 @@ class LineageMagic(Configurable):
         parents = [p for p in deps.parents if isinstance(p, str) and p != cell_key]
         new_modules = [m for m in import_modules if m.split(".")[0] not in self._recorded_libraries]
         self._recorded_libraries.update(m.split(".")[0] for m in new_modules)
-        reported = {}
-        for module in new_modules:
-            version = reported_version(module.split(".")[0])
-            if version is not None:
-                reported[module.split(".")[0]] = version
+        tops = {m.split(".")[0] for m in new_modules}
+        reported = {top: version for top in tops if (version := reported_version(top)) is not None}
         self.writer.put(CellItem(  # type: ignore[union-attr]
             cell_row, source_id, code, node_rows, edge_rows, parents, new_modules, self.run_id, source, reported,
         ))
