@@ -34,6 +34,15 @@ statements are built once and executed with bound parameters. With
 ``depth=None`` one CTE collects the reached ids (each once: linear in the
 reached subgraph, and safe against cycles) together with the links leaving
 them, and the distances are computed in Python over those plain strings.
+
+PostgreSQL runs a bounded walk as one statement instead: its recursive CTE
+carries one row per hop holding the hop's frontier and every id seen so far
+as arrays, so each record is expanded once, at its shortest distance, with
+no repetition at all. Each statement costs PostgreSQL a round trip and
+executor start-up that SQLite does not pay, and a depth-100 walk in legs was
+20 statements. Looking an id up in the ``seen`` array is linear in its
+length, so that statement stops once ``ARRAY_SEEN`` ids are seen and the
+walk goes on in legs from the last complete hop.
 """
 
 from __future__ import annotations
@@ -43,14 +52,31 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import CTE, Integer, Select, and_, bindparam, cast, func, literal, or_, select
+from sqlalchemy import (
+    CTE,
+    Connection,
+    Integer,
+    Select,
+    String,
+    all_,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..exceptions import InvalidQueryError, RecordNotFoundError
 from .tables import artifacts, cell_links, cells, edges, nodes, run_inputs, runs
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
 __all__ = [
@@ -74,6 +100,8 @@ WRITER_KINDS = ("definition", "mutation")
 LEG = 5
 # Ids bound in one statement.
 MAX_IDS = 10_000
+# PostgreSQL's one-statement walk stops after the hop where this many ids are seen.
+ARRAY_SEEN = 1_000
 
 
 class Hop(NamedTuple):
@@ -174,6 +202,46 @@ def _statements(graph: str, up: bool) -> tuple[Select[Any], Select[Any]]:
     return leg, links
 
 
+@lru_cache(maxsize=None)
+def _array_statement(graph: str, up: bool) -> Select[Any]:
+    """PostgreSQL: a bounded breadth-first walk in one statement (``start``, ``depth``, ``seen_max``).
+
+    Each row of the recursive CTE is one hop: the ids first reached at that
+    distance (``frontier``) and every id reached up to it (``seen``). The
+    next hop is the distinct ids linked from the frontier and not seen yet,
+    gathered by an aggregate in a lateral subquery (an aggregate is not
+    allowed in the recursive term itself).
+    """
+    pairs, src = _cell_hop(up) if graph == "cell" else _node_hop(up)
+    dst = pairs.selected_columns.dst
+    ids = ARRAY(String)
+    start = bindparam("start", type_=ids)
+    walk: CTE = select(
+        start.label("frontier"), start.label("seen"), cast(literal(0), Integer).label("depth"),
+    ).cte("bfs", recursive=True)
+    nxt = (
+        pairs.with_only_columns(func.array_agg(distinct(dst), type_=ids).label("found"))
+        .where(src == any_(walk.c.frontier), dst != all_(walk.c.seen))
+        .lateral("hop")
+    )
+    step = (
+        select(nxt.c.found, func.array_cat(walk.c.seen, nxt.c.found, type_=ids),
+               cast(walk.c.depth + 1, Integer))
+        .select_from(walk.join(nxt, true()))
+        .where(
+            nxt.c.found.is_not(None),
+            walk.c.depth < bindparam("depth", type_=Integer),
+            func.cardinality(walk.c.seen) < bindparam("seen_max", type_=Integer),
+        )
+    )
+    walk = walk.union_all(step)
+    return select(func.unnest(walk.c.frontier), walk.c.depth).where(walk.c.depth > 0)
+
+
+def _dialect(conn: Connection | Session) -> str:
+    return (conn.dialect if isinstance(conn, Connection) else conn.get_bind().dialect).name
+
+
 def _walk(conn: Connection | Session, graph: str, up: bool, start: list[str],
           depth: int | None) -> list[Hop]:
     """The records reachable from ``start``, with their shortest distances."""
@@ -191,6 +259,15 @@ def _walk(conn: Connection | Session, graph: str, up: bool, start: list[str],
     seen = set(start)
     found: list[Hop] = []
     frontier, done = start, 0
+    if _dialect(conn) == "postgresql":
+        params = {"start": start, "depth": depth, "seen_max": ARRAY_SEEN}
+        found = [Hop(record, hops) for record, hops in conn.execute(_array_statement(graph, up), params)]
+        seen.update(hop.id for hop in found)
+        if len(seen) < ARRAY_SEEN:
+            return _ordered(found)  # the walk ended, or reached ``depth``
+        # Stopped at ARRAY_SEEN: go on in legs from the last hop (every hop is complete).
+        done = max((hop.depth for hop in found), default=0)
+        frontier = [hop.id for hop in found if hop.depth == done] if done else start
     while frontier and done < depth:
         leg = min(LEG, depth - done)
         nearest: dict[str, int] = {}

@@ -106,10 +106,13 @@ def test_cell_downstream(store: Store) -> None:
         ]
 
 
-def test_bounded_walks_across_several_legs_match_the_unbounded_one(store: Store,
+@pytest.mark.parametrize("seen_max", [1, 3, 1_000])
+def test_bounded_walks_across_several_legs_match_the_unbounded_one(store: Store, seen_max: int,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL's one-statement walk hands over to legs once ``seen_max`` ids are seen.
     monkeypatch.setattr(queries, "LEG", 2)
     monkeypatch.setattr(queries, "MAX_IDS", 1)
+    monkeypatch.setattr(queries, "ARRAY_SEEN", seen_max)
     with store.engine.connect() as conn:
         for depth in (1, 2, 3, 4, 100):
             unbounded = queries.cell_upstream(conn, [cell(5)])
