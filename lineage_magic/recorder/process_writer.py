@@ -5,7 +5,8 @@ and about 0.15 ms of Python per cell to write, and in a thread of the kernel
 all of it would share the kernel's GIL with the user's code (worse: each time
 the user's thread releases the GIL for I/O, it may wait for the writer to give
 it back). In a child process it runs on another core, and the kernel's share
-is a pickle and a pipe write per cell, on a feeder thread.
+is one pickle and one pipe write per batch of cells (up to 50 ms of them),
+on a feeder thread.
 
 The child runs the same ``BackgroundWriter`` (batching, retries while the
 database is away, a deleted SQLite file recreated), fed from its stdin, and
@@ -14,7 +15,7 @@ end of the pipe closes: the child writes everything it received, marks the
 run ``aborted`` if nobody finished it, and exits.
 
 Messages are pickles, each preceded by its length (4 bytes, big-endian).
-Kernel to child: ``("hello", url, max_queue)``, ``("item", item, preamble)``,
+Kernel to child: ``("hello", url, max_queue)``, ``("items", [(item, preamble), ...])``,
 ``("flush", token, timeout)``, ``("close", token, timeout)``. Child to kernel:
 ``("state", degraded, notice, stats)`` when something changed, and
 ``("done", token, ok, stats, degraded, notice)`` in reply to a flush or
@@ -34,6 +35,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -51,10 +53,13 @@ LINGER_S = 120.0
 RESPAWN_AFTER_S = 1.0
 """The least time between two starts of the child, should it die."""
 
-FEED_LINGER_S = 0.01
+FEED_LINGER_S = 0.05
 """How long the feeder waits for more records before sending what it has."""
 
 FEED_MAX_BATCH = 200
+
+WRITE_LINGER_S = 0.2
+"""How long the child gathers records into one transaction (a flush cuts it short)."""
 
 _FLUSH = object()
 
@@ -120,7 +125,10 @@ class ProcessWriter:
                 self._local.dropped_full += 1
                 self.stats.dropped_full += 1
             self._queue.append((item, preamble))
-            self._cond.notify_all()
+            if len(self._queue) == 1 or len(self._queue) >= FEED_MAX_BATCH:
+                # Only wake the feeder to start a batch or to cut it short:
+                # waking it for every cell would take the GIL from this thread.
+                self._cond.notify_all()
 
     def pending(self) -> int:
         """Items queued here or not yet written by the child."""
@@ -201,32 +209,56 @@ class ProcessWriter:
                 batch = list(self._queue)
                 self._queue.clear()
                 self._sending = len(batch)
-            for item, preamble in batch:
-                self._send_item(item, preamble)
+            for message in self._messages(batch):
+                self._send(message)
             with self._cond:
                 self._sending = 0
                 self._cond.notify_all()
 
-    def _send_item(self, item: Any, preamble: bool) -> None:
-        if isinstance(item, tuple) and item and item[0] is _FLUSH:
-            _, kind, token, timeout = item
-            message: tuple[Any, ...] = (kind, token, timeout)
-        else:
+    def _messages(self, batch: list[tuple[Any, bool]]) -> Iterator[bytes]:
+        """The batch as pickled messages, in order: each run of records is one pickle.
+
+        One pickle for many cells is smaller and cheaper than one each (the
+        rows' keys and the classes are written once), and the child reads
+        them in one go.
+        """
+        records: list[tuple[Any, bool]] = []
+        for item, preamble in batch:
+            if isinstance(item, tuple) and item and item[0] is _FLUSH:
+                if records:
+                    yield from self._pickled_records(records)
+                    records = []
+                _, kind, token, timeout = item
+                yield pickle.dumps((kind, token, timeout), protocol=pickle.HIGHEST_PROTOCOL)
+                continue
             resolve = getattr(item, "resolve", None)
             if resolve is not None:
                 # Work that must finish in the kernel first (hashing files the cell touched).
                 item = resolve()
                 if item is None:
-                    return
-            message = ("item", item, preamble)
+                    continue
+            records.append((item, preamble))
+        if records:
+            yield from self._pickled_records(records)
+
+    def _pickled_records(self, records: list[tuple[Any, bool]]) -> Iterator[bytes]:
         try:
-            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as err:  # noqa: BLE001 - one unpicklable record must not stop the rest
-            with self._cond:
-                self._local.rejected += 1
-                self.stats.rejected += 1
-            log.error("lineage record could not be sent to the writer: %r", err)
+            yield pickle.dumps(("items", records), protocol=pickle.HIGHEST_PROTOCOL)
             return
+        except Exception:  # noqa: BLE001 - find the record that cannot cross, send the rest
+            pass
+        for record in records:
+            try:
+                data = pickle.dumps(("items", [record]), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as err:  # noqa: BLE001 - one unpicklable record must not stop the rest
+                with self._cond:
+                    self._local.rejected += 1
+                    self.stats.rejected += 1
+                log.error("lineage record could not be sent to the writer: %r", err)
+                continue
+            yield data
+
+    def _send(self, data: bytes) -> None:
         for attempt in range(2):
             proc = self._proc
             try:
@@ -277,7 +309,7 @@ class ProcessWriter:
         self._spawn()
         if self._preamble is not None and self._proc is not None and self._proc.stdin is not None:
             try:
-                send(self._proc.stdin, ("item", self._preamble, True))
+                send(self._proc.stdin, ("items", [(self._preamble, True)]))
             except (BrokenPipeError, OSError, ValueError):
                 log.error("lineage writer process died again at start")
 
@@ -348,7 +380,7 @@ def main() -> int:
     from .writer import BackgroundWriter
 
     context.choose(url)
-    writer = BackgroundWriter(lambda: context.open_store(url), max_queue=max_queue)
+    writer = BackgroundWriter(lambda: context.open_store(url), max_queue=max_queue, linger=WRITE_LINGER_S)
     out_lock = threading.Lock()
     finished = threading.Event()
 
@@ -385,13 +417,13 @@ def main() -> int:
         if message is None:
             break
         kind = message[0]
-        if kind == "item":
-            _, item, preamble = message
-            if isinstance(item, StartRun):
-                run_id = item.id
-            elif isinstance(item, FinishRun) and item.run_id == run_id:
-                run_id = None
-            writer.put(item, preamble=preamble)
+        if kind == "items":
+            for item, preamble in message[1]:
+                if isinstance(item, StartRun):
+                    run_id = item.id
+                elif isinstance(item, FinishRun) and item.run_id == run_id:
+                    run_id = None
+                writer.put(item, preamble=preamble)
         elif kind == "flush":
             _, token, timeout = message
             threading.Thread(target=answer, args=(kind, token, timeout), daemon=True).start()
