@@ -86,6 +86,8 @@ def _batch(first: str, second: str, seq: int = 0) -> list[writes.CellWrite]:
             ],
             parents=[first],
         ),
+        # No outputs at all (most cells): an empty list, not NULL.
+        writes.CellWrite(cell=_cell(first[:-1] + "z", seq + 2, outputs=[]), source_id=SOURCE, source_code=None),
     ]
 
 
@@ -122,7 +124,7 @@ def test_bulk_write_stores_what_core_inserts_store(store: Store) -> None:
         _core_write(conn, _batch("a" * 16, "b" * 16))
     core = {t.name: _raw(store, t) for t in (tables.cells, tables.nodes, tables.edges, tables.cell_links)}
     assert fast == core
-    assert [len(rows) for rows in fast.values()] == [2, 5, 2, 1]
+    assert [len(rows) for rows in fast.values()] == [3, 5, 2, 1]
 
 
 def test_bulk_write_reads_back_through_the_models(store: Store) -> None:
@@ -133,8 +135,8 @@ def test_bulk_write_reads_back_through_the_models(store: Store) -> None:
         writes.write_cells(conn, _batch(first, second))
     with store.session() as session:
         cells = session.scalars(select(Cell).order_by(Cell.seq)).all()
-        assert [c.started_at for c in cells] == [START, START + timedelta(seconds=1)]
-        assert cells[0].outputs[0]["text"] == "ünïcode ✓" and cells[1].outputs is None
+        assert [c.started_at for c in cells] == [START + timedelta(seconds=k) for k in range(3)]
+        assert cells[0].outputs[0]["text"] == "ünïcode ✓" and cells[1].outputs is None and cells[2].outputs == []
         assert cells[1].source == CODE and cells[1].error_line == 2
         call = session.get(Node, node_id(second, 1))
         assert call.args == ["df", {"sep": "\t"}] and call.run_id == RUN
@@ -168,4 +170,4 @@ def test_a_rejected_batch_raises_integrity_error_and_writes_nothing(store: Store
     # The connection went back to the pool usable.
     with store.engine.begin() as conn:
         writes.write_cells(conn, _batch("d" * 16, "e" * 16, seq=1))
-    assert len(_raw(store, tables.cells)) == 3
+    assert len(_raw(store, tables.cells)) == 4
