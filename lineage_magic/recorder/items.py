@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ids import node_id
 from ..store.runstart import RunStart
 from .libraries import LibraryVersions
 
@@ -68,19 +69,28 @@ class LinkArtifact:
                          .values(node_id=self.node_id))
 
 
+NODE_FIELDS = ("kind", "name", "lineno", "col_offset", "end_lineno", "end_col_offset", "module", "args",
+               "value_type", "value_repr", "value_len", "value_shape")
+"""What ``CellItem.nodes`` holds per node, in order; its position in the list is its position in the cell."""
+
+
 @dataclass(slots=True)
 class CellItem:
     """A recorded cell waiting for the writer; its library versions are looked up there.
 
-    ``module_versions`` holds the ``__version__`` the kernel's own modules
-    report, for libraries without package metadata the writer could read.
+    Nodes and edges travel compact (``NODE_FIELDS`` lists; edges as
+    ``(source node id, target position)``) and become table rows on the
+    writer's side, so that the user's thread neither builds nor pickles a
+    dict per node. ``module_versions`` holds the ``__version__`` the
+    kernel's own modules report, for libraries without package metadata
+    the writer could read.
     """
 
     cell: dict[str, Any]
     source_id: str
     source_code: str | None
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
+    nodes: list[list[Any]]
+    edges: list[tuple[str, int]]
     parents: list[str]
     modules: list[str]
     run_id: str | None
@@ -93,12 +103,20 @@ class CellItem:
 
         versions = _process_versions
         versions.learn(self.module_versions)
-        for node in self.nodes:
-            if node["kind"] == "import" and node.get("module"):
-                node["library_version"] = versions.version(node["module"])
+        cell_id = self.cell["id"]
+        nodes = []
+        for position, values in enumerate(self.nodes):
+            row = dict(zip(NODE_FIELDS, values))
+            row["id"] = node_id(cell_id, position)
+            row["cell_id"] = cell_id
+            row["position"] = position
+            module = row["module"]
+            row["library_version"] = versions.version(module) if module and row["kind"] == "import" else None
+            nodes.append(row)
+        edges = [{"source_id": source, "target_id": node_id(cell_id, target)} for source, target in self.edges]
         return CellWrite(
-            cell=self.cell, source_id=self.source_id, source_code=self.source_code, nodes=self.nodes,
-            edges=self.edges, parents=self.parents, libraries=versions.library_rows(self.run_id, self.modules),
+            cell=self.cell, source_id=self.source_id, source_code=self.source_code, nodes=nodes,
+            edges=edges, parents=self.parents, libraries=versions.library_rows(self.run_id, self.modules),
         )
 
     def __call__(self, conn: Any) -> None:

@@ -27,7 +27,7 @@ from traitlets import Bool, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from .. import context
-from ..analysis import CellAnalysis, DependencyTracker, NodeInfo, analyze_cell
+from ..analysis import CellAnalysis, DependencyTracker, analyze_cell
 from ..ids import new_cell_id, new_id, node_id
 from ..store.urls import check_url_shape, mask_text, resolve_url
 from . import capture
@@ -364,41 +364,38 @@ class LineageMagic(Configurable):
             return analyze_cell("\x00")  # unparseable on purpose: recorded as opaque, no nodes
         return analyze_cell(transformed)
 
-    def _node_rows(self, cell_key: str, analysis: CellAnalysis, runtime_defined: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    def _node_rows(self, cell_key: str, analysis: CellAnalysis, runtime_defined: list[str]) -> tuple[list[list[Any]], list[str]]:
+        """The cell's nodes as ``NODE_FIELDS`` lists, in position order, and its imported modules."""
         user_ns = self.shell.user_ns
-        nodes = list(analysis.nodes[:MAX_NODES_PER_CELL])
-        rows: list[dict[str, Any]] = []
+        nodes = analysis.nodes[:MAX_NODES_PER_CELL]
+        rows: list[list[Any]] = []
         modules: list[str] = []
         last_write: dict[str, int] = {}
-        for index, node in enumerate(nodes):
-            row = _node_row(node, node_id(cell_key, index), cell_key, self.run_id, index)
-            if node.kind == "import" and node.module:
+        for node in nodes:
+            kind = node.kind
+            if kind == "import" and node.module:
                 modules.append(node.module)
-            if node.kind in ("definition", "mutation", "import"):
+            if kind == "definition" or kind == "mutation" or kind == "import":
                 last_write[node.name] = len(rows)
-            rows.append(row)
+            rows.append([
+                kind, node.name[:255], node.lineno, node.col_offset, node.end_lineno, node.end_col_offset,
+                (node.module or None) and node.module[:255], list(node.args) or None, None, None, None, None,
+            ])
         for name in runtime_defined:
-            nid = node_id(cell_key, len(rows))
-            self._runtime_nodes[(cell_key, name)] = nid
+            self._runtime_nodes[(cell_key, name)] = node_id(cell_key, len(rows))
             last_write[name] = len(rows)
-            rows.append({
-                "id": nid, "kind": "definition", "run_id": self.run_id, "cell_id": cell_key,
-                "position": len(rows), "name": name[:255], "lineno": None, "col_offset": None,
-                "end_lineno": None, "end_col_offset": None, "module": None, "library_version": None,
-                "args": None, "value_type": None, "value_repr": None, "value_len": None, "value_shape": None,
-            })
+            rows.append(["definition", name[:255], None, None, None, None, None, None, None, None, None, None])
         missing = object()
         for name, row_index in last_write.items():
             value = user_ns.get(name, missing)
             if value is missing:
                 continue
             summary = capture.summarize(value)
-            rows[row_index].update(
-                value_type=summary.type, value_repr=summary.repr, value_len=summary.len, value_shape=summary.shape
-            )
+            rows[row_index][8:] = summary.type, summary.repr, summary.len, summary.shape
         return rows, modules
 
-    def _edge_rows(self, cell_key: str, analysis: CellAnalysis, deps: Any) -> list[dict[str, Any]]:
+    def _edge_rows(self, cell_key: str, analysis: CellAnalysis, deps: Any) -> list[tuple[str, int]]:
+        """The cell's incoming edges as (source node id, target node position)."""
         rows = []
         seen = set()
         limit = min(len(analysis.nodes), MAX_NODES_PER_CELL)
@@ -418,7 +415,7 @@ class LineageMagic(Configurable):
             if key in seen:
                 continue
             seen.add(key)
-            rows.append({"source_id": source_id, "target_id": node_id(cell_key, edge.target), "run_id": self.run_id})
+            rows.append(key)
         return rows
 
     # -- failure containment -----------------------------------------------
@@ -472,17 +469,6 @@ def _import_writer_modules(url: str) -> None:
     except (ArgumentError, ImportError, ValueError) as err:
         # Reported by the writer when it tries to open the store.
         log.debug("cannot preload the driver for %s: %s", mask_text(url), err)
-
-
-def _node_row(node: NodeInfo, nid: str, cell_key: str, run_id: str | None, index: int) -> dict[str, Any]:
-    return {
-        "id": nid, "kind": node.kind, "run_id": run_id, "cell_id": cell_key, "position": index,
-        "name": node.name[:255], "lineno": node.lineno, "col_offset": node.col_offset,
-        "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset,
-        "module": (node.module or None) and node.module[:255], "library_version": None,
-        "args": list(node.args) or None, "value_type": None, "value_repr": None,
-        "value_len": None, "value_shape": None,
-    }
 
 
 def _now() -> datetime:
