@@ -79,39 +79,46 @@ def resolve_run(session: Session, run: RunRef) -> Run:
     raise RecordNotFoundError(f"no run with id {ref!r} (nor an id starting with it)")
 
 
+# The columns a CellRecord needs: plain rows load several times faster than Cell entities.
+_CELL_COLUMNS = (
+    Cell.id, Cell.run_id, Cell.seq, Cell.execution_count, Cell.depth, Cell.notebook_cell_id, Cell.status,
+    Cell.error_type, Cell.error_message, Cell.outputs, SourceCode.code, Cell.source_code_id, Cell.duration_ms,
+)
+
+
 def load_cells(session: Session, run_id: str, *, top_level: bool = True) -> list[CellRecord]:
     """The cells of a run in execution order (only depth 0 when ``top_level``)."""
     stmt = (
-        select(Cell, SourceCode.code)
+        select(*_CELL_COLUMNS)
         .join(SourceCode, SourceCode.id == Cell.source_code_id)
         .where(Cell.run_id == run_id)
         .order_by(Cell.seq)
     )
     if top_level:
         stmt = stmt.where(Cell.depth == 0)
-    return [_cell_record(cell, code) for cell, code in session.execute(stmt).all()]
+    return [_cell_record(row) for row in session.execute(stmt)]
 
 
 def load_cell(session: Session, cell_id: str) -> CellRecord:
     """One recorded cell by id."""
     row = session.execute(
-        select(Cell, SourceCode.code)
+        select(*_CELL_COLUMNS)
         .join(SourceCode, SourceCode.id == Cell.source_code_id)
         .where(Cell.id == cell_id)
     ).first()
     if row is None:
         raise RecordNotFoundError(f"no cell with id {cell_id!r}")
-    return _cell_record(row[0], row[1])
+    return _cell_record(row)
 
 
-def _cell_record(cell: Cell, code: str) -> CellRecord:
-    outputs = cell.outputs if isinstance(cell.outputs, list) else []
+def _cell_record(row: Any) -> CellRecord:
+    (cell_id, run_id, seq, execution_count, depth, notebook_cell_id, status, error_type, error_message,
+     outputs, code, source_id, duration_ms) = row
     return CellRecord(
-        id=cell.id, run_id=cell.run_id, seq=cell.seq, execution_count=cell.execution_count,
-        depth=cell.depth, notebook_cell_id=cell.notebook_cell_id, status=cell.status,
-        error_type=cell.error_type, error_message=cell.error_message,
-        outputs=[o for o in outputs if isinstance(o, dict)], source=code,
-        source_id=cell.source_code_id, duration_ms=cell.duration_ms,
+        id=cell_id, run_id=run_id, seq=seq, execution_count=execution_count, depth=depth,
+        notebook_cell_id=notebook_cell_id, status=status, error_type=error_type, error_message=error_message,
+        outputs=[o for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else [],
+        source=code, source_id=source_id, duration_ms=duration_ms,
     )
 
 
