@@ -171,3 +171,25 @@ def test_a_rejected_batch_raises_integrity_error_and_writes_nothing(store: Store
     with store.engine.begin() as conn:
         writes.write_cells(conn, _batch("d" * 16, "e" * 16, seq=1))
     assert len(_raw(store, tables.cells)) == 4
+
+
+JSON_VALUES = [
+    [], [""], ["df"], ["df", "model_2", "x y", "a~!#[]{}"], ['say "hi"'], ["back\\slash"], ["tab\there"],
+    ["new\nline"], ["\x7f"], ["\x00"], ["ünïcode"], ["✓"], ["a", 1], [None], [["nested"]], [{"k": "v"}],
+    [1.5, True], {"a": ["b"]}, "text", 3, 0.25,
+]
+
+
+def test_json_columns_store_the_text_json_dumps_makes(store: Store) -> None:
+    import json
+
+    with store.engine.connect() as conn:
+        plan = writes._plan(conn, tables.nodes)
+        core = tables.nodes.c.args.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = dict(plan.processors)[list(tables.nodes.c.keys()).index("args")]
+    for value in JSON_VALUES:
+        ours, theirs = process(value), core(value)
+        if isinstance(theirs, str):  # SQLite, MariaDB: the JSON text
+            assert ours == theirs == json.dumps(value), value
+        else:  # PostgreSQL: psycopg's wrapper, left to the driver
+            assert type(ours) is type(theirs) and ours.obj == theirs.obj, value
