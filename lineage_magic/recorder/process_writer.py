@@ -16,7 +16,9 @@ run ``aborted`` if nobody finished it, and exits.
 
 Messages are pickles, each preceded by its length (4 bytes, big-endian).
 Kernel to child: ``("hello", url, max_queue)``, ``("items", [(item, preamble), ...])``,
-``("flush", token, timeout)``, ``("close", token, timeout)``. Child to kernel:
+``("flush", token, timeout)``, ``("close", token, timeout)``; a writer started
+ahead of its kernel (``prepare``) first gets ``("warm", url)`` from the
+kernel's launcher. Child to kernel:
 ``("state", degraded, notice, stats)`` when something changed, and
 ``("done", token, ok, stats, degraded, notice)`` in reply to a flush or
 close (so that what a flush found out is known when it returns).
@@ -71,8 +73,12 @@ def send(stream: BinaryIO, message: tuple[Any, ...]) -> None:
 
 def write_frame(stream: BinaryIO, data: bytes) -> None:
     """Write one pickled message, its length first, and push it out."""
-    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.write(_framed(data))
     stream.flush()
+
+
+def _framed(data: bytes) -> bytes:
+    return _LENGTH.pack(len(data)) + data
 
 
 def receive(stream: BinaryIO) -> tuple[Any, ...] | None:
@@ -90,7 +96,8 @@ def receive(stream: BinaryIO) -> tuple[Any, ...] | None:
 class ProcessWriter:
     """The kernel's side: ``BackgroundWriter``'s interface over a child process."""
 
-    def __init__(self, url: str, *, max_queue: int = 100_000, name: str = "lineage-writer") -> None:
+    def __init__(self, url: str, *, max_queue: int = 100_000, name: str = "lineage-writer",
+                 inherited: tuple[int, int] | None = None) -> None:
         self._url = url
         self._max_queue = max_queue
         self._queue: deque[tuple[Any, bool]] = deque()
@@ -107,9 +114,10 @@ class ProcessWriter:
         self._notice: str | None = None
         self.stats = WriterStats()
         self._local = WriterStats()  # what the kernel's side itself dropped or rejected
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._unheard: subprocess.Popen[bytes] | None = None
-        self._spawn()
+        self._proc: subprocess.Popen[bytes] | _Inherited | None = None
+        self._unheard: subprocess.Popen[bytes] | _Inherited | None = None
+        if inherited is None or not self._adopt(inherited):
+            self._spawn()
         self._feeder = threading.Thread(target=self._feed, name=name, daemon=True)
         self._feeder.start()
 
@@ -149,7 +157,7 @@ class ProcessWriter:
         if proc is not None:
             if not done:
                 # The database is away: the child goes on trying alone, for LINGER_S.
-                log.warning("lineage writer process %d still has records to write", proc.pid)
+                log.warning("lineage writer process %s still has records to write", proc.pid)
             if proc.stdin is not None:
                 try:
                     proc.stdin.close()
@@ -275,16 +283,40 @@ class ProcessWriter:
     # -- the child's lifecycle -----------------------------------------------
 
     def _spawn(self) -> None:
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self._started_at = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-m", "lineage_magic.recorder.process_writer"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env(), close_fds=True,
             # Its own session: an interrupt sent to the kernel's process group is not for it.
             start_new_session=True,
         )
+        self._greet(proc)
+
+    def _adopt(self, fds: tuple[int, int]) -> bool:
+        """Use a writer process started by whoever launched this kernel (see ``prepare``)."""
+        files: list[BinaryIO] = []
+        try:
+            for fd in fds:
+                # Ours alone: a subprocess of the user's holding it would hide the kernel's exit.
+                os.set_inheritable(fd, False)
+            files.append(os.fdopen(fds[0], "wb"))
+            files.append(os.fdopen(fds[1], "rb"))
+            self._started_at = time.monotonic()
+            self._greet(_Inherited(files[0], files[1]))
+        except (OSError, ValueError) as err:
+            log.warning("lineage_magic: the writer process this kernel was given is unusable (%s); "
+                        "starting one", err)
+            for file in files:
+                file.close()
+            for fd in fds[len(files):]:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            return False
+        return True
+
+    def _greet(self, proc: subprocess.Popen[bytes] | _Inherited) -> None:
         self._proc = proc
         assert proc.stdin is not None
         # The URL travels in the pipe, not on a command line any local user can read.
@@ -313,7 +345,7 @@ class ProcessWriter:
             except (BrokenPipeError, OSError, ValueError):
                 log.error("lineage writer process died again at start")
 
-    def _listen(self, proc: subprocess.Popen[bytes]) -> None:
+    def _listen(self, proc: subprocess.Popen[bytes] | _Inherited) -> None:
         """Read the child's state and replies until it exits."""
         assert proc.stdout is not None
         while True:
@@ -323,6 +355,8 @@ class ProcessWriter:
                 message = None
             if message is None:
                 proc.stdout.close()
+                if isinstance(proc, _Inherited):
+                    proc.returncode = 0 if self._stopping else -1
                 break
             with self._cond:
                 if message[0] == "state":
@@ -352,6 +386,95 @@ class ProcessWriter:
         self.stats.rejected += self._local.rejected
 
 
+class _Inherited:
+    """A writer process this kernel did not start, reached through two inherited pipe ends."""
+
+    pid = "(started by the kernel's launcher)"
+
+    def __init__(self, stdin: BinaryIO, stdout: BinaryIO) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """None while it answers; a code once its output ended."""
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Nothing to reap: the launcher owns the process."""
+        return self.returncode
+
+
+class Prepared:
+    """A writer process started ahead of a kernel, and the pipe ends the kernel inherits.
+
+    The launcher passes ``fds`` to the kernel (``pass_fds``) with
+    ``--LineageMagic.writer_pipe=W,R``, then calls ``release`` once the
+    kernel has started: from then on the kernel holds the only write end,
+    so the writer sees the kernel's exit (even by SIGKILL) as it would its
+    own child's.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], fds: tuple[int, int]) -> None:
+        self.proc = proc
+        self.fds = fds
+        self._released = False
+
+    @property
+    def argument(self) -> str:
+        """The kernel's command-line option that adopts this writer."""
+        return f"--LineageMagic.writer_pipe={self.fds[0]},{self.fds[1]}"
+
+    def release(self) -> None:
+        """Close the launcher's copies of the kernel's pipe ends (idempotent)."""
+        if self._released:
+            return
+        self._released = True
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def prepare(url: str) -> Prepared | None:
+    """Start a writer process for a kernel about to be launched; None where that cannot be done.
+
+    It imports SQLAlchemy and opens the store while the kernel starts,
+    instead of on the kernel's second core while its first cells run.
+    """
+    if os.name != "posix":
+        return None
+    opened: list[int] = []
+    try:
+        to_child = os.pipe()
+        opened += to_child
+        from_child = os.pipe()
+        opened += from_child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lineage_magic.recorder.process_writer"],
+            stdin=to_child[0], stdout=from_child[1], env=_child_env(), close_fds=True, start_new_session=True,
+        )
+        os.write(to_child[1], _framed(pickle.dumps(("warm", url), protocol=pickle.HIGHEST_PROTOCOL)))
+    except OSError as err:
+        log.warning("lineage_magic: cannot start a writer process ahead of the kernel (%s)", err)
+        for fd in opened:
+            os.close(fd)
+        return None
+    # The child's own ends are the child's alone now.
+    os.close(to_child[0])
+    os.close(from_child[1])
+    threading.Thread(target=proc.wait, name="lineage-writer-reaper", daemon=True).start()
+    return Prepared(proc, (to_child[1], from_child[0]))
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
 # -- the child -------------------------------------------------------------
 
 
@@ -363,6 +486,17 @@ def _stats_of(writer: Any) -> dict[str, Any]:
     return stats
 
 
+def _warm(url: str) -> None:
+    """Import what writing needs and open the store, ahead of the first record."""
+    from .. import context
+    from ..store import writes  # noqa: F401 - loads SQLAlchemy and the tables
+
+    try:
+        context.open_store(url)
+    except Exception as err:  # noqa: BLE001 - the writer opens it again, and reports, when it writes
+        log.debug("lineage writer could not open the store ahead of its kernel: %r", err)
+
+
 def main() -> int:
     """Run the writer: read items from stdin, write them, report on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -371,6 +505,10 @@ def main() -> int:
     outbox = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     hello = receive(inbox)
+    if hello is not None and hello[0] == "warm":
+        # Started ahead of its kernel (``prepare``): open the store while the kernel starts.
+        _warm(hello[1])
+        hello = receive(inbox)
     if hello is None or hello[0] != "hello":
         return 2
     _, url, max_queue = hello

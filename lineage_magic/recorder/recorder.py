@@ -87,6 +87,11 @@ class LineageMagic(Configurable):
         help="Write records from a child process (on another core, without SQLAlchemy in the kernel); "
              "False writes from a thread of the kernel. An in-memory SQLite store always uses the thread.",
     )
+    writer_pipe = Unicode(
+        "", config=True,
+        help="'W,R': inherited pipe ends of a writer process started ahead of this kernel by its launcher "
+             "(lineage replay, lineage-magic run); used by the first run only. Empty: start one.",
+    )
 
     def __init__(self, shell: Any, **kwargs: Any) -> None:
         super().__init__(parent=shell, config=shell.config, **kwargs)
@@ -124,11 +129,15 @@ class LineageMagic(Configurable):
         self.store_url = mask_text(target)
         context.choose(target)
         self.writer = None
+        inherited = _inherited_pipe(self.writer_pipe)
+        self.writer_pipe = ""  # a later run (%lineage connect) starts its own
         if self.writer_process and not _in_memory(target):
             try:
-                self.writer = ProcessWriter(target, max_queue=self.max_queue)
+                self.writer = ProcessWriter(target, max_queue=self.max_queue, inherited=inherited)
             except OSError as err:
                 log.warning("lineage_magic: cannot start the writer process (%s); writing from a thread", err)
+        elif inherited is not None:
+            _close_fds(inherited)  # not used: let the writer started for us see its end
         if self.writer is None:
             _import_writer_modules(target)
             self.writer = BackgroundWriter(lambda: context.open_store(target), max_queue=self.max_queue)
@@ -449,6 +458,26 @@ def _in_memory(url: str) -> bool:
     """A SQLite database only this process can see (no file)."""
     head, _, rest = url.partition("://")
     return head.lower().startswith("sqlite") and rest.split("?")[0] in ("", "/", "/:memory:")
+
+
+def _inherited_pipe(text: str) -> tuple[int, int] | None:
+    """The two file descriptors of ``writer_pipe``, or None (empty or malformed: start a writer)."""
+    if not text:
+        return None
+    try:
+        write_fd, read_fd = (int(part) for part in text.split(","))
+    except ValueError:
+        log.warning("lineage_magic: ignoring writer_pipe=%r (expected two file descriptors 'W,R')", text)
+        return None
+    return (write_fd, read_fd) if write_fd >= 0 and read_fd >= 0 else None
+
+
+def _close_fds(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _import_writer_modules(url: str) -> None:

@@ -1,13 +1,15 @@
 """The nbclient client used by replay and ``lineage-magic run``.
 
-Imported lazily (it imports nbclient). It adds two things to ``NotebookClient``:
+Imported lazily (it imports nbclient). It adds three things to ``NotebookClient``:
 
 * each execute request carries the notebook cell id in its metadata
   (``cellId``, as JupyterLab sends it), so the recorder in the kernel stores
   ``Cell.notebook_cell_id``. nbclient 0.10/0.11 do not send it themselves;
 * the kernel's exit is noticed within 10 ms. jupyter_client polls for it every
   100 ms, and the kernel, which finishes writing the run as it exits, often
-  misses a tick by a few milliseconds: a tenth of a second lost per notebook.
+  misses a tick by a few milliseconds: a tenth of a second lost per notebook;
+* ``on_kernel_started``: the launcher closes its copies of the pipe ends the
+  kernel inherited from a writer process started ahead of it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.util import run_sync
-from traitlets import Type
+from traitlets import Callable, Type
 
 EXIT_POLL_S = 0.01
 """How often a shutting-down kernel is checked for having exited."""
@@ -38,7 +40,19 @@ class LineageClient(NotebookClient):
 
     kernel_manager_class = Type(PromptKernelManager, config=True,
                                 help="The kernel manager; its default notices the kernel's exit promptly.")
+    on_kernel_started = Callable(
+        default_value=None, allow_none=True,
+        help="Called with no arguments once the kernel process is launched (before it is ready).",
+    )
     _current_cell_id: str | None = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        """Launch the kernel, then tell ``on_kernel_started``."""
+        try:
+            await super().async_start_new_kernel(**kwargs)
+        finally:
+            if self.on_kernel_started is not None:
+                self.on_kernel_started()
 
     async def async_start_new_kernel_client(self) -> Any:
         """Start the kernel client and make its execute requests carry the cell id."""
@@ -74,5 +88,6 @@ class LineageClient(NotebookClient):
             self._current_cell_id = None
 
     # nbclient binds its synchronous wrappers to its own coroutines: rebind to ours.
+    start_new_kernel = run_sync(async_start_new_kernel)
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
     execute_cell = run_sync(async_execute_cell)

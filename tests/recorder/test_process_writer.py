@@ -111,3 +111,85 @@ def test_a_cells_file_records_cross_to_the_writer_exactly() -> None:
     ]
     item = WriteFiles("run", "cell", accesses)
     assert pickle.loads(pickle.dumps(item)) == item
+
+
+def test_a_writer_started_ahead_of_its_kernel_is_used_and_sees_the_kernel_killed(sqlite_url) -> None:  # noqa: ANN001
+    """``prepare`` (used by replay and ``lineage-magic run``): the kernel adopts it; SIGKILL still ends the run."""
+    from jupyter_client.manager import KernelManager
+
+    from lineage_magic.recorder.process_writer import prepare
+
+    writer = prepare(sqlite_url)
+    assert writer is not None
+    km = KernelManager(kernel_name="python3")
+    client = None
+    try:
+        km.start_kernel(extra_arguments=[
+            "--ext=lineage_magic", f"--LineageMagic.db_url={sqlite_url}", "--LineageMagic.quiet=True",
+            "--LineageMagic.run_name=ahead", writer.argument,
+        ], pass_fds=writer.fds)
+        writer.release()
+        client = km.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=90)
+        printed: list[str] = []
+
+        def keep(msg: dict) -> None:
+            if msg["msg_type"] == "stream":
+                printed.append(msg["content"]["text"])
+
+        probe = ("import os\nfrom lineage_magic.recorder import find_recorder\n"
+                 "print(type(find_recorder(get_ipython()).writer._proc).__name__)\n"
+                 "print(sum(1 for p in os.listdir('/proc') if p.isdigit() and "
+                 "open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())))")
+        assert client.execute_interactive(probe, output_hook=keep, timeout=60)["content"]["status"] == "ok"
+        kind, own_children = "".join(printed).split()
+        assert kind == "_Inherited" and own_children == "0"  # no writer process of the kernel's own
+        assert client.execute_interactive("kept = 1", timeout=60)["content"]["status"] == "ok"
+        time.sleep(1.5)  # the promise: a cell that finished a second before the kill is stored
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)
+        km.provisioner.process.wait(timeout=10)
+        # The kernel held the only write end: the writer sees it gone, finishes and exits.
+        assert writer.proc.wait(timeout=60) == 0
+    finally:
+        writer.release()
+        if client is not None:
+            client.stop_channels()
+        if km.has_kernel and km.is_alive():
+            km.shutdown_kernel(now=True)
+        else:
+            km.cleanup_resources()
+        km.context.destroy(linger=0)
+    with lm.Session(sqlite_url) as ss:
+        run = ss.select(lm.Run, name="ahead").one()
+        assert run.status == "aborted"
+        assert "kept = 1" in [c.source for c in run.cells]
+
+
+def test_an_unusable_inherited_writer_pipe_falls_back_to_a_writer_process_of_its_own(sqlite_url, caplog) -> None:  # noqa: ANN001
+    import subprocess
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lineage_magic.recorder import find_recorder
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    os.close(write_end)  # both descriptors are closed now
+    shell = InteractiveShell.instance()
+    shell.reset(new_session=True)
+    shell.config.LineageMagic.db_url = sqlite_url
+    shell.config.LineageMagic.quiet = True
+    shell.config.LineageMagic.writer_pipe = f"{write_end},{read_end}"
+    try:
+        assert shell.run_cell("%load_ext lineage_magic", store_history=True).success
+        recorder = find_recorder(shell)
+        assert isinstance(recorder.writer._proc, subprocess.Popen)
+        assert "unusable" in caplog.text
+        assert shell.run_cell("after = 2", store_history=True).success
+        assert recorder.flush(30.0)
+        with lm.Session(sqlite_url) as ss:
+            assert "after = 2" in [c.source for c in ss.get(lm.Run, recorder.run_id).cells]
+    finally:
+        shell.run_cell("%unload_ext lineage_magic")
+        del shell.config.LineageMagic
