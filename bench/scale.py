@@ -15,7 +15,8 @@ Run::
 
 Full size is 1,000 runs, 1,000,000 cells, about 5,000,000 nodes and edges and
 100,000 artifacts; ``--scale`` multiplies every count except the 5,000-cell
-run. Results go to ``bench/results/scale-<backend>.json``.
+run. Results go to ``bench/results/scale-<backend>.json``; ``--backend both``
+also prints PostgreSQL's medians against SQLite's from that one run.
 
 The synthetic lineage: every run is a chain (cell i reads the name cell i-1
 defined, so depth 100 exists in every run of more than 100 cells); in every
@@ -636,6 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    results = []
     with tempfile.TemporaryDirectory(prefix="lm-scale-") as tmp:
         workdir = args.dir or Path(tmp)
         for backend in backends:
@@ -646,7 +648,20 @@ def main(argv: list[str] | None = None) -> int:
             out = args.out / f"scale-{backend}.json"
             out.write_text(json.dumps(result, indent=2) + "\n")
             print(f"wrote {out}")
+            results.append(result)
+    if len(results) == 2:
+        print_ratios(*results)
     return 0
+
+
+def print_ratios(sqlite: dict[str, Any], postgresql: dict[str, Any]) -> None:
+    """PostgreSQL's medians and write rate against SQLite's, from one run (target: within 2x)."""
+    print(f"\n== PostgreSQL / SQLite, this run ==\n{'query':34} {'median':>8} {'p95':>8}")
+    for label, lite in sqlite["queries"].items():
+        pg = postgresql["queries"][label]
+        print(f"{label:34} {pg['median_ms'] / lite['median_ms']:>7.1f}x {pg['p95_ms'] / lite['p95_ms']:>7.1f}x")
+    slower = sqlite["write"]["cells_per_s"] / postgresql["write"]["cells_per_s"]
+    print(f"{'write rate (SQLite / PostgreSQL)':34} {slower:>7.1f}x")
 
 
 if __name__ == "__main__":

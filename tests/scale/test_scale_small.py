@@ -207,3 +207,14 @@ def test_record_view_of_the_5000_cell_run(built: tuple[Store, object]) -> None:
     assert cells.total == 5_000
     assert [ref.id for ref in cells.items] == result.runs[0].cells[:50]
     assert record.group("libraries").total == len(bench.LIBRARIES)
+
+
+def test_both_backends_print_postgresqls_ratios_to_sqlite(capsys: pytest.CaptureFixture[str]) -> None:
+    def result(median: float, p95: float, rate: int) -> dict[str, object]:
+        return {"queries": {"cells page (50 of a run)": {"median_ms": median, "p95_ms": p95}},
+                "write": {"cells_per_s": rate}}
+
+    bench.print_ratios(result(1.5, 4.0, 18_000), result(3.3, 5.0, 6_000))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].split()[-2:] == ["2.2x", "1.2x"]  # median, p95
+    assert lines[-1].endswith("3.0x")
