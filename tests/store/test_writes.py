@@ -127,6 +127,22 @@ def test_bulk_write_stores_what_core_inserts_store(store: Store) -> None:
     assert [len(rows) for rows in fast.values()] == [3, 5, 2, 1]
 
 
+def test_a_large_batch_stores_what_core_inserts_store(store: Store) -> None:
+    # Hundreds of rows per table, in groups of rows with the same NULL columns.
+    batch = [cell for k in range(600) for cell in _batch(f"{k:015d}a", f"{k:015d}b", seq=3 * k)]
+    names = (tables.cells, tables.nodes, tables.edges, tables.cell_links)
+    with store.engine.begin() as conn:
+        writes.write_cells(conn, batch)
+    fast = {t.name: _raw(store, t) for t in names}
+    with store.engine.begin() as conn:
+        for table in reversed(names):
+            conn.execute(table.delete())
+        _core_write(conn, batch)
+    core = {t.name: _raw(store, t) for t in names}
+    assert [len(fast[t.name]) for t in names] == [1_800, 3_000, 1_200, 600]
+    assert fast == core
+
+
 def test_bulk_write_reads_back_through_the_models(store: Store) -> None:
     from lineage_magic.store.models import Cell, Edge, Node
 
