@@ -14,11 +14,14 @@ reports its state on its stdout. When the kernel dies (even by SIGKILL) its
 end of the pipe closes: the child writes everything it received, marks the
 run ``aborted`` if nobody finished it, and exits.
 
+A process that launches kernels with the store already open (``lineage-magic
+run``, replay) serves them itself instead (``prepare``): the kernel inherits
+the two pipe ends and talks to the same ``serve`` loop, run on a thread of
+its launcher.
+
 Messages are pickles, each preceded by its length (4 bytes, big-endian).
 Kernel to child: ``("hello", url, max_queue)``, ``("items", [(item, preamble), ...])``,
-``("flush", token, timeout)``, ``("close", token, timeout)``; a writer started
-ahead of its kernel (``prepare``) first gets ``("warm", url)`` from the
-kernel's launcher. Child to kernel:
+``("flush", token, timeout)``, ``("close", token, timeout)``. Child to kernel:
 ``("state", degraded, notice, stats)`` when something changed, and
 ``("done", token, ok, stats, degraded, notice)`` in reply to a flush or
 close (so that what a flush found out is known when it returns).
@@ -37,7 +40,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -61,7 +64,10 @@ FEED_LINGER_S = 0.05
 FEED_MAX_BATCH = 200
 
 WRITE_LINGER_S = 0.2
-"""How long the child gathers records into one transaction (a flush cuts it short)."""
+"""How long the writer gathers records into one transaction (a flush cuts it short)."""
+
+FINISH_LINGER_S = 30.0
+"""How long a launcher's writer goes on trying, after its kernel has gone, if the database is away."""
 
 _FLUSH = object()
 
@@ -406,19 +412,25 @@ class _Inherited:
 
 
 class Prepared:
-    """A writer process started ahead of a kernel, and the pipe ends the kernel inherits.
+    """A writer serving one kernel from the launcher's own process, through two pipes.
 
-    The launcher passes ``fds`` to the kernel (``pass_fds``) with
-    ``--LineageMagic.writer_pipe=W,R``, then calls ``release`` once the
-    kernel has started: from then on the kernel holds the only write end,
-    so the writer sees the kernel's exit (even by SIGKILL) as it would its
-    own child's.
+    ``lineage-magic run`` and replay launch kernels from a process that has
+    the store open already: writing there spares each kernel a process of
+    its own, which would spend about 0.3 s of CPU importing SQLAlchemy and
+    opening the store while the first cells run. The launcher passes
+    ``fds`` to the kernel (``pass_fds``) with ``argument``, calls
+    ``release`` once the kernel is launched (the kernel then holds the only
+    write end, so its exit, SIGKILL included, ends the input as it would a
+    child's), and ``finish`` after the kernel has gone.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes], fds: tuple[int, int]) -> None:
-        self.proc = proc
+    def __init__(self, fds: tuple[int, int], inbox: BinaryIO, outbox: BinaryIO) -> None:
         self.fds = fds
+        self.result: int | None = None
         self._released = False
+        self._thread = threading.Thread(target=self._serve, args=(inbox, outbox),
+                                        name="lineage-writer-for-kernel", daemon=True)
+        self._thread.start()
 
     @property
     def argument(self) -> str:
@@ -436,36 +448,44 @@ class Prepared:
             except OSError:
                 pass
 
+    def finish(self, timeout: float) -> bool:
+        """Wait until the kernel's records are written; False if some are not (the database is away)."""
+        self.release()
+        self._thread.join(timeout)
+        return self.result in (0, 2)  # 2: the kernel never connected, so nothing was lost
 
-def prepare(url: str) -> Prepared | None:
-    """Start a writer process for a kernel about to be launched; None where that cannot be done.
+    def _serve(self, inbox: BinaryIO, outbox: BinaryIO) -> None:
+        try:
+            self.result = serve(inbox, outbox, linger=FINISH_LINGER_S)
+        except Exception as err:  # noqa: BLE001 - the kernel's side notices the closed pipe and starts its own
+            log.error("lineage writer for a launched kernel failed: %r", err)
+            self.result = 1
+        finally:
+            inbox.close()
+            outbox.close()
 
-    It imports SQLAlchemy and opens the store while the kernel starts,
-    instead of on the kernel's second core while its first cells run.
-    """
+
+def prepare() -> Prepared | None:
+    """Pipes and a writer thread for a kernel about to be launched; None where that cannot be done."""
     if os.name != "posix":
         return None
     opened: list[int] = []
     try:
-        to_child = os.pipe()
-        opened += to_child
-        from_child = os.pipe()
-        opened += from_child
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lineage_magic.recorder.process_writer"],
-            stdin=to_child[0], stdout=from_child[1], env=_child_env(), close_fds=True, start_new_session=True,
-        )
-        os.write(to_child[1], _framed(pickle.dumps(("warm", url), protocol=pickle.HIGHEST_PROTOCOL)))
+        to_writer = os.pipe()
+        opened += to_writer
+        from_writer = os.pipe()
+        opened += from_writer
+        inbox = os.fdopen(to_writer[0], "rb")
+        outbox = os.fdopen(from_writer[1], "wb")
     except OSError as err:
-        log.warning("lineage_magic: cannot start a writer process ahead of the kernel (%s)", err)
+        log.warning("lineage_magic: cannot prepare a writer for the kernel (%s)", err)
         for fd in opened:
-            os.close(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         return None
-    # The child's own ends are the child's alone now.
-    os.close(to_child[0])
-    os.close(from_child[1])
-    threading.Thread(target=proc.wait, name="lineage-writer-reaper", daemon=True).start()
-    return Prepared(proc, (to_child[1], from_child[0]))
+    return Prepared((to_writer[1], from_writer[0]), inbox, outbox)
 
 
 def _child_env() -> dict[str, str]:
@@ -486,29 +506,33 @@ def _stats_of(writer: Any) -> dict[str, Any]:
     return stats
 
 
-def _warm(url: str) -> None:
-    """Import what writing needs and open the store, ahead of the first record."""
-    from .. import context
-    from ..store import writes  # noqa: F401 - loads SQLAlchemy and the tables
-
-    try:
-        context.open_store(url)
-    except Exception as err:  # noqa: BLE001 - the writer opens it again, and reports, when it writes
-        log.debug("lineage writer could not open the store ahead of its kernel: %r", err)
-
-
 def main() -> int:
-    """Run the writer: read items from stdin, write them, report on stdout."""
+    """Run the writer process: read items from stdin, write them, report on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox = sys.stdin.buffer
     # Our replies get the real stdout; anything else printing goes to stderr.
     outbox = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    return serve(inbox, outbox, choose=True, on_closed=_drop_output, linger=LINGER_S)
+
+
+def _drop_output() -> None:
+    """Hold no pipe of the kernel's (or of whoever reads its output) open while lingering."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
+def serve(inbox: BinaryIO, outbox: BinaryIO, *, choose: bool = False,
+          on_closed: Callable[[], None] | None = None, linger: float = LINGER_S) -> int:
+    """Write what one kernel sends on ``inbox``; report on ``outbox``; return when it is gone.
+
+    ``choose``: make the kernel's store this process's API store (the writer
+    process; not a launcher, whose own choice stands). ``linger``: how long
+    to go on trying, after the kernel closed or died, if the database is away.
+    Returns 0 when everything was written, 1 when not, 2 when no kernel spoke.
+    """
     hello = receive(inbox)
-    if hello is not None and hello[0] == "warm":
-        # Started ahead of its kernel (``prepare``): open the store while the kernel starts.
-        _warm(hello[1])
-        hello = receive(inbox)
     if hello is None or hello[0] != "hello":
         return 2
     _, url, max_queue = hello
@@ -517,7 +541,8 @@ def main() -> int:
     from .items import FinishRun, StartRun
     from .writer import BackgroundWriter
 
-    context.choose(url)
+    if choose:
+        context.choose(url)
     writer = BackgroundWriter(lambda: context.open_store(url), max_queue=max_queue, linger=WRITE_LINGER_S)
     out_lock = threading.Lock()
     finished = threading.Event()
@@ -577,14 +602,14 @@ def main() -> int:
         ok = writer.flush(timeout)
         reply(("done", token, ok, _stats_of(writer), writer.degraded, writer.take_notice()))
     finished.set()
-    outbox.close()
-    # Nobody listens any more: hold no pipe of the kernel's (or of whoever
-    # reads its output) open while what is still queued, if the database is
-    # away, gets written should it come back within LINGER_S.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    return 0 if writer.close(LINGER_S) else 1
+    with out_lock:
+        outbox.close()
+    if on_closed is not None:
+        on_closed()
+    # What is still queued (the database is away) gets written if it comes back within ``linger``.
+    return 0 if writer.close(linger) else 1
+
+
 
 
 if __name__ == "__main__":

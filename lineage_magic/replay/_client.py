@@ -8,18 +8,23 @@ Imported lazily (it imports nbclient). It adds three things to ``NotebookClient`
 * the kernel's exit is noticed within 10 ms. jupyter_client polls for it every
   100 ms, and the kernel, which finishes writing the run as it exits, often
   misses a tick by a few milliseconds: a tenth of a second lost per notebook;
-* ``on_kernel_started``: the launcher closes its copies of the pipe ends the
-  kernel inherited from a writer process started ahead of it.
+* ``serve_writer``: the kernel's lineage records are written from this
+  process, which has the store open already, instead of by a writer process
+  the kernel would start (``process_writer.prepare``).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.util import run_sync
-from traitlets import Callable, Type
+from traitlets import Bool, Type
+
+from ..recorder.process_writer import Prepared, prepare
 
 EXIT_POLL_S = 0.01
 """How often a shutting-down kernel is checked for having exited."""
@@ -40,19 +45,35 @@ class LineageClient(NotebookClient):
 
     kernel_manager_class = Type(PromptKernelManager, config=True,
                                 help="The kernel manager; its default notices the kernel's exit promptly.")
-    on_kernel_started = Callable(
-        default_value=None, allow_none=True,
-        help="Called with no arguments once the kernel process is launched (before it is ready).",
+    serve_writer = Bool(
+        False, config=True,
+        help="Write the kernel's lineage records from this process (the kernel must run this Python).",
     )
+    writer: Prepared | None = None
     _current_cell_id: str | None = None
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
-        """Launch the kernel, then tell ``on_kernel_started``."""
+        """Launch the kernel; with ``serve_writer``, hand it a writer served from here."""
+        prepared = prepare() if self.serve_writer and self._runs_this_python() else None
+        if prepared is not None:
+            self.extra_arguments = [*self.extra_arguments, prepared.argument]
+            kwargs["pass_fds"] = (*kwargs.get("pass_fds", ()), *prepared.fds)
+        self.writer = prepared
         try:
             await super().async_start_new_kernel(**kwargs)
         finally:
-            if self.on_kernel_started is not None:
-                self.on_kernel_started()
+            if prepared is not None:
+                prepared.release()
+
+    def _runs_this_python(self) -> bool:
+        """Whether the kernel runs this interpreter, so that it finds the same libraries."""
+        try:
+            command = self.km.kernel_spec.argv[0]  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - no kernel spec: let the kernel start its own writer
+            return False
+        if command in ("python", f"python{sys.version_info[0]}", "python%d.%d" % sys.version_info[:2]):
+            return True  # jupyter_client runs these as sys.executable
+        return os.path.realpath(command) == os.path.realpath(sys.executable)
 
     async def async_start_new_kernel_client(self) -> Any:
         """Start the kernel client and make its execute requests carry the cell id."""

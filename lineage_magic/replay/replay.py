@@ -23,7 +23,7 @@ from .. import context
 from ..exceptions import InvalidQueryError, InvalidURLError, RecordNotFoundError
 from ..store.engine import Store
 from ..store.models import Cell, Run, new_id
-from ..recorder.process_writer import prepare as prepare_writer
+from ..recorder.process_writer import FINISH_LINGER_S
 from ..store.urls import ENV_VAR
 from .compare import DEFAULT_MASKS, Mask, apply_masks, check_masks, output_diff, render_outputs
 from .export import CellRef, ExportedRun, build_notebook, collect, write_notebook
@@ -31,6 +31,7 @@ from .progress import Progress
 from .records import CellRecord, RunRef, input_files, library_versions, load_cells, produced_artifacts
 
 DEFAULT_TIMEOUT = 600
+WRITER_FINISH_S = FINISH_LINGER_S + 5.0
 KERNEL_NAME = "python3"
 # Cells whose output is the lineage store itself: it necessarily differs in a replay.
 _STORE_VIEW_PREFIXES = ("%lineage", "%%lineage", "%load_ext lineage_magic", "%reload_ext lineage_magic")
@@ -248,27 +249,21 @@ def execute_notebook(nb: Any, *, store: Store, cwd: str | os.PathLike[str], note
     args, env = kernel_arguments(store, notebook_path=notebook_path, run_name=run_name, replay_of=replay_of)
     code_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     bar = Progress(len(code_cells), label=label, enabled=progress)
-    # The kernel's writer process starts now, opening the store while the kernel starts.
-    writer = prepare_writer(_store_url(store).render_as_string(hide_password=False))
-    launch: dict[str, Any] = {}
-    if writer is not None:
-        args.append(writer.argument)
-        launch["pass_fds"] = writer.fds
     client = LineageClient(
         nb, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors, interrupt_on_timeout=True,
         extra_arguments=args, resources={"metadata": {"path": str(cwd)}},
-        on_cell_executed=bar.cell_executed, on_kernel_started=writer.release if writer else None,
+        on_cell_executed=bar.cell_executed, serve_writer=True,
     )
     problem = None
     try:
-        client.execute(env=env, **launch)
+        client.execute(env=env)
     except CellExecutionError as err:
         problem = _first_line(str(err)) or "a cell raised"
     except (CellTimeoutError, DeadKernelError) as err:
         problem = f"{type(err).__name__}: {_first_line(str(err))}"
     finally:
-        if writer is not None:
-            writer.release()
+        if client.writer is not None and not client.writer.finish(WRITER_FINISH_S):
+            problem = problem or "some lineage records could not be written: the store is unreachable"
     errors = sum(
         1 for c in code_cells for out in c.get("outputs", []) if out.get("output_type") == "error"
     )

@@ -113,20 +113,20 @@ def test_a_cells_file_records_cross_to_the_writer_exactly() -> None:
     assert pickle.loads(pickle.dumps(item)) == item
 
 
-def test_a_writer_started_ahead_of_its_kernel_is_used_and_sees_the_kernel_killed(sqlite_url) -> None:  # noqa: ANN001
-    """``prepare`` (used by replay and ``lineage-magic run``): the kernel adopts it; SIGKILL still ends the run."""
+def test_a_kernel_written_for_by_its_launcher_sees_no_writer_of_its_own_and_its_kill_ends_the_run(sqlite_url) -> None:  # noqa: ANN001
+    """``prepare`` (replay and ``lineage-magic run``): the launcher writes; SIGKILL of the kernel still ends the run."""
     from jupyter_client.manager import KernelManager
 
     from lineage_magic.recorder.process_writer import prepare
 
-    writer = prepare(sqlite_url)
+    writer = prepare()
     assert writer is not None
     km = KernelManager(kernel_name="python3")
     client = None
     try:
         km.start_kernel(extra_arguments=[
             "--ext=lineage_magic", f"--LineageMagic.db_url={sqlite_url}", "--LineageMagic.quiet=True",
-            "--LineageMagic.run_name=ahead", writer.argument,
+            "--LineageMagic.run_name=served", writer.argument,
         ], pass_fds=writer.fds)
         writer.release()
         client = km.client()
@@ -149,8 +149,9 @@ def test_a_writer_started_ahead_of_its_kernel_is_used_and_sees_the_kernel_killed
         time.sleep(1.5)  # the promise: a cell that finished a second before the kill is stored
         os.kill(km.provisioner.process.pid, signal.SIGKILL)
         km.provisioner.process.wait(timeout=10)
-        # The kernel held the only write end: the writer sees it gone, finishes and exits.
-        assert writer.proc.wait(timeout=60) == 0
+        # The kernel held the only write end: its death ends the writer's input; all is written.
+        assert writer.finish(60)
+        assert writer.result == 0
     finally:
         writer.release()
         if client is not None:
@@ -161,7 +162,7 @@ def test_a_writer_started_ahead_of_its_kernel_is_used_and_sees_the_kernel_killed
             km.cleanup_resources()
         km.context.destroy(linger=0)
     with lm.Session(sqlite_url) as ss:
-        run = ss.select(lm.Run, name="ahead").one()
+        run = ss.select(lm.Run, name="served").one()
         assert run.status == "aborted"
         assert "kept = 1" in [c.source for c in run.cells]
 

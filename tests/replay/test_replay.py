@@ -9,8 +9,9 @@ import pytest
 from replay_helpers import record, write_notebook
 
 import lineage_magic as lm
+from lineage_magic import context
 from lineage_magic.exceptions import InvalidQueryError, InvalidURLError, RecordNotFoundError
-from lineage_magic.replay import DEFAULT_MASKS, ReplayReport, replay
+from lineage_magic.replay import DEFAULT_MASKS, ReplayReport, replay, run_notebook
 from lineage_magic.replay.export import collect
 from lineage_magic.replay.replay import compare_runs
 from lineage_magic.store.engine import Store
@@ -38,6 +39,25 @@ def test_deterministic_notebook_is_reproduced_and_recorded_as_a_replay(store: St
     assert new_run.replay_of_id == run_id
     assert new_run.transform_id == lm.select(lm.Run, id=run_id).one().transform_id
     assert json.loads(json.dumps(report.to_dict()))["reproduced"] is True
+
+
+def test_the_launcher_writes_the_kernels_records_and_the_api_store_stays_chosen(store: Store, tmp_path: Path) -> None:
+    """run_notebook and replay serve the kernel's writer from this process: no writer process in the kernel."""
+    probe = ("import os\nfrom lineage_magic.recorder import find_recorder\n"
+             "print(type(find_recorder(get_ipython()).writer._proc).__name__, "
+             "sum(1 for p in os.listdir('/proc') if p.isdigit() and "
+             "open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())))")
+    path = write_notebook(tmp_path / "served.ipynb", ["x = 1", probe, "y = x + 1"])
+    result = run_notebook(path, store=store, progress=False, timeout=120)
+    assert result.problem is None and result.errors == 0
+    assert result.notebook.cells[1].outputs[0]["text"].split() == ["_Inherited", "0"]
+    with lm.Session() as ss:
+        run = ss.get(lm.Run, result.run_id)
+        assert run.status == "finished" and [c.source for c in run.cells] == ["x = 1", probe, "y = x + 1"]
+    report = replay(result.run_id, progress=False)
+    assert report.reproduced, str(report)
+    assert lm.select(lm.Run, id=report.replay_run_id).one().status == "finished"
+    assert context.get_store() is store  # serving the kernel did not change the API's store
 
 
 def test_unseeded_random_and_a_changed_input_file_diverge_at_the_right_cells(store: Store, tmp_path: Path) -> None:
