@@ -47,14 +47,19 @@ def _normalized(nb: nbformat.NotebookNode) -> list[list[Any]]:
         outputs = []
         for out in cell.get("outputs", []):
             if out.output_type == "stream":
-                outputs.append(("stream", out.name, _mask(out.text)))
+                # The kernel sends a stream in pieces as its flush timer fires; a front end
+                # shows consecutive pieces as one text, and so are they compared.
+                if outputs and outputs[-1][0] == "stream" and outputs[-1][1] == out.name:
+                    outputs[-1] = ("stream", out.name, outputs[-1][2] + out.text)
+                else:
+                    outputs.append(("stream", out.name, out.text))
             elif out.output_type in ("execute_result", "display_data"):
                 data = {k: _mask(str(v)) for k, v in out.get("data", {}).items()}
                 outputs.append((out.output_type, sorted(data.items())))
             elif out.output_type == "error":
                 outputs.append(("error", out.ename, _mask(out.evalue),
                                 [_mask(line) for line in out.traceback]))
-        cells.append(outputs)
+        cells.append([("stream", o[1], _mask(o[2])) if o[0] == "stream" else o for o in outputs])
     return cells
 
 

@@ -193,26 +193,36 @@ def test_sqlite_locked_by_another_process_for_ten_seconds(tmp_path: Path) -> Non
 @pytest.mark.slow
 @pytest.mark.server
 def test_postgres_restarted_mid_session_loses_nothing(postgres_admin_url: str) -> None:
-    """pg_ctlcluster restart while cells run: one warning, every cell written once the server is back."""
+    """PostgreSQL stopped and started again while cells run: one warning, every cell written once it is back."""
     cluster = os.listdir("/etc/postgresql")[0] if os.path.isdir("/etc/postgresql") else None
     if cluster is None or shutil.which("pg_ctlcluster") is None:
         pytest.skip("no pg_ctlcluster on this machine")
     out = Outputs()
+
+    def pg(action: str) -> None:
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", action, "-m", "fast"],
+                       check=True)
+
     with postgres_database(postgres_admin_url, "lm_restart") as url:
         with kernel(url, "--LineageMagic.run_name=restarted") as (_km, client):
             for i in range(5):
                 out.run(client, f"before{i} = {i}")
             out.run(client, "%lineage flush")
-            restart = threading.Thread(target=subprocess.run, args=(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart", "-m", "fast"],), kwargs={"check": True})
-            restart.start()
+            # Down long enough that the writer tries (it writes every fraction of a second) and fails;
+            # a restart quicker than a batch would go unnoticed, rightly.
+            stop = threading.Thread(target=pg, args=("stop",))
+            stop.start()
             during = []
-            while restart.is_alive() or len(during) < 10:
+            down_since = None
+            while down_since is None or time.monotonic() - down_since < 1.5 or len(during) < 10:
                 code = f"during{len(during)} = {len(during)}"
                 out.run(client, code)
                 during.append(code)
                 time.sleep(0.1)
-            restart.join()
+                if down_since is None and not stop.is_alive():
+                    down_since = time.monotonic()
+            stop.join()
+            pg("start")
             wait_for_postgres()
             out.run(client, "after = 1")
             out.run(client, "%lineage flush", timeout=60)
