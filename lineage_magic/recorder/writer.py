@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import LineageError
+from ..files.watcher import mark_quiet, quiet
 from ..store.errors import short_reason
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ class BackgroundWriter:
     # -- writer thread -----------------------------------------------------
 
     def _loop(self) -> None:
+        # The store's files, blobs and journals are never a recorded cell's inputs or outputs.
+        mark_quiet()
         backoff = 0.0
         while True:
             with self._cond:
@@ -193,7 +196,6 @@ class BackgroundWriter:
         found = _file_identity(path)
         if found is not None and found == self._file_id:
             return
-        from ..files.watcher import quiet
         from ..store import migrate
         from ..store.engine import _prepare_sqlite_file
 

@@ -104,6 +104,26 @@ def test_interpreter_ipython_and_store_files_are_ignored(fshell, tmp_path) -> No
     assert fshell.files() == {}
 
 
+def test_a_lineage_writer_started_by_a_cell_records_nothing_of_its_own(fshell, tmp_path) -> None:  # noqa: ANN001
+    """Replay from a recorded notebook writes the new run from a thread of this kernel: not the cell's files."""
+    import nbformat
+
+    notebook = fshell.workdir / "replayed.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")]), str(notebook))
+    other = tmp_path / "elsewhere" / "other.db"
+    fshell.run(
+        "import os\nfrom datetime import datetime, timezone\nfrom lineage_magic import context\n"
+        "from lineage_magic.recorder.items import StartRun\nfrom lineage_magic.recorder.writer import BackgroundWriter\n"
+        f"w = BackgroundWriter(lambda: context.open_store('sqlite:///{other}'))\n"
+        # The writer reads the notebook's title from the file.
+        f"w.put(StartRun('r' * 20, 'me', 'replayed.ipynb', {str(notebook)!r}, 'notebook', datetime.now(timezone.utc), "
+        "'3', 'host', os.getpid()), preamble=True)\n"
+        "assert w.flush(30)\nw.close()"
+    )
+    assert fshell.files() == {}
+    assert lm.select(lm.Run, url=f"sqlite:///{other}", id="r" * 20).one().transform.title == "Title"
+
+
 def test_failed_opens_directories_and_deleted_files_are_not_recorded(fshell) -> None:  # noqa: ANN001
     fshell.run("import os\ntry:\n    open('missing.txt').close()\nexcept FileNotFoundError:\n    pass\n"
                "with open('tmp.txt', 'w') as f: f.write('x'); os.remove('tmp.txt')\nfd = os.open('.', os.O_RDONLY); os.close(fd)")
