@@ -299,7 +299,7 @@ class ProcessWriter:
         self._greet(proc)
 
     def _adopt(self, fds: tuple[int, int]) -> bool:
-        """Use a writer process started by whoever launched this kernel (see ``prepare``)."""
+        """Use the writer of whoever launched this kernel, through inherited pipe ends (see ``prepare``)."""
         files: list[BinaryIO] = []
         try:
             for fd in fds:
@@ -310,8 +310,8 @@ class ProcessWriter:
             self._started_at = time.monotonic()
             self._greet(_Inherited(files[0], files[1]))
         except (OSError, ValueError) as err:
-            log.warning("lineage_magic: the writer process this kernel was given is unusable (%s); "
-                        "starting one", err)
+            log.warning("lineage_magic: the writer this kernel was given is unusable (%s); "
+                        "starting a writer process", err)
             for file in files:
                 file.close()
             for fd in fds[len(files):]:
@@ -393,9 +393,9 @@ class ProcessWriter:
 
 
 class _Inherited:
-    """A writer process this kernel did not start, reached through two inherited pipe ends."""
+    """The writer of this kernel's launcher, reached through two inherited pipe ends."""
 
-    pid = "(started by the kernel's launcher)"
+    pid = "(the kernel's launcher)"
 
     def __init__(self, stdin: BinaryIO, stdout: BinaryIO) -> None:
         self.stdin = stdin
@@ -407,7 +407,7 @@ class _Inherited:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """Nothing to reap: the launcher owns the process."""
+        """Nothing to reap: the writer runs in the launcher."""
         return self.returncode
 
 

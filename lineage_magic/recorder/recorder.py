@@ -89,8 +89,8 @@ class LineageMagic(Configurable):
     )
     writer_pipe = Unicode(
         "", config=True,
-        help="'W,R': inherited pipe ends of a writer process started ahead of this kernel by its launcher "
-             "(lineage replay, lineage-magic run); used by the first run only. Empty: start one.",
+        help="'W,R': inherited pipe ends of a writer served by this kernel's launcher "
+             "(lineage replay, lineage-magic run); used by the first run only. Empty: start a writer process.",
     )
 
     def __init__(self, shell: Any, **kwargs: Any) -> None:
