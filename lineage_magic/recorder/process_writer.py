@@ -79,12 +79,8 @@ def send(stream: BinaryIO, message: tuple[Any, ...]) -> None:
 
 def write_frame(stream: BinaryIO, data: bytes) -> None:
     """Write one pickled message, its length first, and push it out."""
-    stream.write(_framed(data))
+    stream.write(_LENGTH.pack(len(data)) + data)
     stream.flush()
-
-
-def _framed(data: bytes) -> bytes:
-    return _LENGTH.pack(len(data)) + data
 
 
 def receive(stream: BinaryIO) -> tuple[Any, ...] | None:
@@ -257,10 +253,13 @@ class ProcessWriter:
 
     def _pickled_records(self, records: list[tuple[Any, bool]]) -> Iterator[bytes]:
         try:
-            yield pickle.dumps(("items", records), protocol=pickle.HIGHEST_PROTOCOL)
+            whole = pickle.dumps(("items", records), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as err:  # noqa: BLE001 - each is tried alone below; the one that cannot cross is counted
+            log.debug("%d lineage records could not be pickled together (%r); sending them one by one",
+                      len(records), err)
+        else:
+            yield whole
             return
-        except Exception:  # noqa: BLE001 - find the record that cannot cross, send the rest
-            pass
         for record in records:
             try:
                 data = pickle.dumps(("items", [record]), protocol=pickle.HIGHEST_PROTOCOL)
