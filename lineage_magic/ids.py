@@ -42,6 +42,9 @@ def new_cell_id() -> str:
 
 
 _NODE_SUFFIXES = [_base62(i, 4) for i in range(512)]  # most cells have fewer nodes
+# Every node id of a cell lies between these two: the cell's nodes are one
+# range of the nodes' primary key.
+FIRST_NODE_SUFFIX, LAST_NODE_SUFFIX = _base62(0, 4), _base62(62 ** 4 - 1, 4)
 
 
 def node_id(cell_id: str, index: int) -> str:

@@ -12,6 +12,7 @@ from .exceptions import InvalidQueryError, RecordNotFoundError
 from .store.engine import Store
 from .store.errors import database_errors
 from .store.models import Artifact, Blob, Cell, Library, Node, NodeValue, SourceCode
+from .store.tables import cell_nodes
 
 
 class LineageDB:
@@ -99,8 +100,8 @@ class LineageDB:
     def get_nodes_for_run(self, run_id: str) -> list[Node]:
         """Every node recorded in a run, in cell and source order."""
         stmt = (
-            select(Node).join(Cell, Cell.id == Node.cell_id).where(Cell.run_id == run_id)
-            .order_by(Node.cell_id, Node.position)
+            select(Node).join(Cell, cell_nodes(Cell.id)).where(Cell.run_id == run_id)
+            .order_by(Cell.seq, Node.position)
         )
         return list(self._scalars(stmt))
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, inspect, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, foreign, relationship
+from sqlalchemy import Connection, and_, delete, event, inspect, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, column_property, foreign, relationship
 
+from ..ids import FIRST_NODE_SUFFIX, LAST_NODE_SUFFIX, node_id
 from ..ids import new_id, utcnow  # noqa: F401 - callers take ids from the store too
 from . import tables
 from .tables import cell_files, cell_links, run_inputs, run_outputs
@@ -162,8 +163,14 @@ class Cell(Base):
 
     run: Mapped[Run] = relationship(back_populates="cells")
     source_code: Mapped[SourceCode] = relationship()
+    # Read-only: a cell's nodes are a range of their primary key (see
+    # ``tables.cell_nodes``); a node joins a cell through ``Node.cell``.
     nodes: Mapped[list[Node]] = relationship(
-        back_populates="cell", order_by="Node.position", passive_deletes=True
+        primaryjoin=lambda: and_(
+            foreign(Node.cell_id) == Cell.id,
+            Node.id >= Cell.id + FIRST_NODE_SUFFIX, Node.id <= Cell.id + LAST_NODE_SUFFIX,
+        ),
+        viewonly=True, order_by="Node.position",
     )
     parents: Mapped[list[Cell]] = relationship(
         secondary=cell_links,
@@ -220,7 +227,7 @@ class Node(Base):
     value_len: Mapped[int | None]
     value_shape: Mapped[str | None]
 
-    cell: Mapped[Cell] = relationship(back_populates="nodes")
+    cell: Mapped[Cell] = relationship(primaryjoin=lambda: foreign(Node.cell_id) == Cell.id)
     upstream_edges: Mapped[list[Edge]] = relationship(
         foreign_keys="Edge.target_id", back_populates="target", passive_deletes=True
     )
@@ -384,6 +391,31 @@ for _model in (Transform, Run, Artifact):
         primaryjoin=foreign(_model.created_by_cell_id) == Cell.id,
         viewonly=True,
     )
+
+
+
+# Nodes have no foreign key to their cell (see ``tables.nodes``), so the
+# database does not cascade to them: deleting a cell or a run through a
+# session deletes their nodes first, whose edges the database then removes.
+@event.listens_for(Cell, "before_delete")
+def _delete_cell_nodes(_mapper: Mapper[Any], connection: Connection, cell: Cell) -> None:
+    connection.execute(delete(tables.nodes).where(tables.cell_nodes(cell.id)))
+
+
+@event.listens_for(Run, "before_delete")
+def _delete_run_nodes(_mapper: Mapper[Any], connection: Connection, run: Run) -> None:
+    in_run = select(tables.nodes.c.id).join(tables.cells, tables.cell_nodes(tables.cells.c.id))
+    connection.execute(delete(tables.nodes).where(
+        tables.nodes.c.id.in_(in_run.where(tables.cells.c.run_id == run.id).scalar_subquery())
+    ))
+
+
+@event.listens_for(Node, "before_insert", propagate=True)
+def _node_id(_mapper: Mapper[Any], _connection: Connection, node: Node) -> None:
+    # A node added through a session gets the id the recorder would give it.
+    if node.id is None:
+        node.id = node_id(node.cell_id, node.position or 0)
+
 
 MODELS: dict[str, type[Base]] = {
     cls.__name__: cls

@@ -74,7 +74,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..exceptions import InvalidQueryError, RecordNotFoundError
-from .tables import artifacts, cell_links, cells, edges, nodes, run_inputs, runs
+from .tables import artifacts, cell_links, cell_nodes, cells, edges, nodes, run_inputs, runs
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -347,7 +347,7 @@ def last_writer_node(conn: Connection | Session, run_id: str, name: str) -> str 
     """The id of the last definition or mutation of ``name`` in a run, or None."""
     stmt = (
         select(nodes.c.id)
-        .join(cells, cells.c.id == nodes.c.cell_id)
+        .join(cells, cell_nodes(cells.c.id))
         .where(cells.c.run_id == run_id, nodes.c.name == name, nodes.c.kind.in_(WRITER_KINDS))
         .order_by(cells.c.seq.desc(), nodes.c.position.desc())
         .limit(1)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -23,9 +24,10 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    and_,
 )
 
-from ..ids import new_id, utcnow
+from ..ids import FIRST_NODE_SUFFIX, LAST_NODE_SUFFIX, new_id, utcnow
 from .types import LongBlob, LongText, UTCDateTime
 
 metadata = MetaData(
@@ -145,7 +147,9 @@ nodes = Table(
     "nodes", metadata,
     _id(20),  # the cell's id and the node's position in it
     Column("kind", String(16), nullable=False),
-    _fk("cell_id", 16, "cells.id", nullable=False, ondelete="CASCADE"),
+    # No foreign key and no index: a cell's nodes are a range of the primary
+    # key (``cell_nodes``), and deleting a cell deletes them (``models``).
+    Column("cell_id", String(16), nullable=False),
     Column("position", Integer, nullable=False, default=0),
     Column("name", String(255), nullable=False),
     Column("lineno", Integer),
@@ -159,10 +163,22 @@ nodes = Table(
     Column("value_repr", LongText),
     Column("value_len", BigInteger),
     Column("value_shape", String(64)),
-    Index("ix_nodes_cell_id", "cell_id"),
     **TABLE_OPTIONS,
     **KEY_ONLY,
 )
+
+
+
+def cell_nodes(cell_id: Any) -> ColumnElement[bool]:
+    """The nodes of a cell (an id or a column), found through the primary key.
+
+    A node's id is its cell's id and its position (``ids.node_id``), so a
+    cell's nodes are one range of ``nodes.id``; the equality keeps the result
+    exact under a database collation that does not sort ids bytewise.
+    """
+    return and_(nodes.c.id >= cell_id + FIRST_NODE_SUFFIX, nodes.c.id <= cell_id + LAST_NODE_SUFFIX,
+                nodes.c.cell_id == cell_id)
+
 
 edges = Table(
     "edges", metadata,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ..exceptions import InvalidQueryError, RecordNotFoundError
 from ..store.engine import Store
+from ..store.tables import cell_nodes
 from ..store.models import (
     Artifact,
     Base,
@@ -436,7 +437,7 @@ GROUPS: dict[str, dict[str, GroupQuery]] = {
         "children": lambda i: _cell_rows(
             Cell.id.in_(select(cell_links.c.child_id).where(cell_links.c.parent_id == i))
         ),
-        "nodes": lambda i: _node_rows(Node.cell_id == i),
+        "nodes": lambda i: _node_rows(cell_nodes(i)),
         "artifacts": lambda i: _artifact_rows(Artifact.cell_id == i),
     },
     "artifact": {

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ..exceptions import InvalidQueryError, RecordNotFoundError
 from ..store.engine import Store
+from ..store.tables import cell_nodes
 from ..store.models import (
     Artifact,
     Cell,
@@ -181,8 +182,8 @@ def _downstream(session: Session, kind: str, ids: list[str]) -> Iterable[Link]:
             yield _key("name", nid), _key(_artifact_kind(akind), aid)
     elif kind == "cell":
         names = session.execute(
-            select(Node.id, Node.cell_id)
-            .where(Node.cell_id.in_(ids), Node.kind.in_(DEFINING_KINDS))
+            select(Node.id, Node.cell_id).join(Cell, cell_nodes(Cell.id))
+            .where(Cell.id.in_(ids), Node.kind.in_(DEFINING_KINDS))
         )
         for nid, cid in names:
             yield _key("cell", cid), _key("name", nid)
@@ -311,15 +312,14 @@ def _roots(session: Session, kind: str, target: str, run: str | None) -> tuple[l
         )
         if run_id is None:
             raise RecordNotFoundError(f"no recorded variable named {target!r}")
-        in_run = select(Cell.id).where(Cell.run_id == run_id)
+        in_run = select(Node.id).join(Cell, cell_nodes(Cell.id)).where(Cell.run_id == run_id)
         ids = list(session.scalars(
-            select(Node.id).where(Node.cell_id.in_(in_run), Node.name == target,
-                                  Node.kind.in_(DEFINING_KINDS))
+            in_run.where(Node.name == target, Node.kind.in_(DEFINING_KINDS))
         ))
         if ids:
             return [_key("name", i) for i in ids], f"variable {target} (run {run_id})"
         cells = list(session.scalars(
-            select(Node.cell_id).where(Node.cell_id.in_(in_run), Node.name == target).distinct()
+            in_run.with_only_columns(Node.cell_id).where(Node.name == target).distinct()
         ))
         if not cells:
             raise RecordNotFoundError(f"no variable named {target!r} in run {run_id}")
@@ -376,6 +376,6 @@ def has_variable(store: Store, name: str, run: str | None = None) -> bool:
     """True when a node named ``name`` was recorded (in ``run``, when given)."""
     stmt = select(Node.id).where(Node.name == name)
     if run is not None:
-        stmt = stmt.where(Node.cell_id.in_(select(Cell.id).where(Cell.run_id == run)))
+        stmt = stmt.join(Cell, cell_nodes(Cell.id)).where(Cell.run_id == run)
     with store.session() as session:
         return session.scalar(stmt.limit(1)) is not None

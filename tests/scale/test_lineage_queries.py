@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import insert
 
 from lineage_magic.exceptions import InvalidQueryError, RecordNotFoundError
+from lineage_magic.ids import node_id
 from lineage_magic.store import queries, tables, writes
 from lineage_magic.store.engine import Store
 from lineage_magic.store.queries import Hop
@@ -31,8 +32,11 @@ def cell(i: int) -> str:
     return f"c{i:015d}"
 
 
+POSITIONS = {"definition": 0, "lookup": 1, "other": 2, "mutation": 3}
+
+
 def node(i: int, kind: str) -> str:
-    return f"n{i:014d}{kind[0]}"
+    return node_id(cell(i), POSITIONS[kind])  # a cell's nodes are found by their ids
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql", "mariadb"])

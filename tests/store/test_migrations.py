@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, inspect, select, text
+from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, inspect, select, text, update
 
 from lineage_magic.store import migrate
 from lineage_magic.store.engine import Store
@@ -73,9 +73,12 @@ def _0002_tables() -> dict[str, Table]:
     return dict(old.tables)
 
 
-def _fill_0002(conn) -> dict[str, list[tuple]]:  # noqa: ANN001
-    """Two runs of recorded lineage in a 0002 schema (nodes and edges with a run id)."""
-    t = _0002_tables()
+def _fill_0002(conn, *, run_ids: bool = True) -> dict[str, list[tuple]]:  # noqa: ANN001
+    """Two runs of recorded lineage in a 0002 schema (nodes and edges with a run id).
+
+    With ``run_ids=False``, the same records in the schema of 0003 and later.
+    """
+    t = _0002_tables() if run_ids else dict(Base.metadata.tables)
     now = datetime(2025, 2, 3, 4, 5, 6, 789000, tzinfo=timezone.utc)
     conn.execute(insert(t["users"]), [{"id": "u" * 8, "handle": "ana", "created_at": now}])
     conn.execute(insert(t["transforms"]), [{"id": "t" * 12, "version": "0", "name": "nb", "type": "notebook",
@@ -100,6 +103,9 @@ def _fill_0002(conn) -> dict[str, list[tuple]]:  # noqa: ANN001
                               "position": 1, "name": f"v{seq - 1}", "args": ["a", 1], "value_repr": None})
                 edges.append({"source_id": parent + "0000", "target_id": cid + "0001", "run_id": run})
                 links.append({"parent_id": parent, "child_id": cid})
+    if not run_ids:
+        for row in nodes + edges:
+            del row["run_id"]
     conn.execute(insert(t["cells"]), cells)
     conn.execute(insert(t["nodes"]), nodes)
     conn.execute(insert(t["edges"]), edges)
@@ -162,6 +168,38 @@ def test_0003_downgrades_to_0002_with_the_run_ids_back(db_url: str) -> None:
             assert _dump(conn) == before
             assert conn.execute(text("SELECT id, run_id FROM nodes ORDER BY id")).all() == run_ids
             assert migrate.current_revision(conn) == "0002"
+    finally:
+        store.dispose()
+
+
+def test_0005_gives_session_added_nodes_their_cells_id_and_keeps_their_links(db_url: str) -> None:
+    # Before 0005 a node added through a session got a random id; a cell's
+    # nodes are now found by the range of ids that start with the cell's id.
+    store = Store(db_url, upgrade=False)
+    try:
+        migrate.upgrade(store.engine, "0004", run_scripts=True)
+        with store.engine.begin() as conn:
+            _fill_0002(conn, run_ids=False)  # cell "00" * 8 has node ...0000; cell "01" * 8 has ...0000 and ...0001
+            t = Base.metadata.tables
+            cell = "01" * 8
+            conn.execute(insert(t["nodes"]), [
+                {"id": "R" * 20, "kind": "definition", "cell_id": cell, "position": 1, "name": "made"},
+                {"id": "S" * 20, "kind": "lookup", "cell_id": cell, "position": 7, "name": "used"},
+            ])
+            conn.execute(insert(t["edges"]), [{"source_id": "R" * 20, "target_id": "S" * 20},
+                                              {"source_id": "00" * 8 + "0000", "target_id": "R" * 20}])
+            conn.execute(update(t["artifacts"]).values(node_id="R" * 20))
+        migrate.upgrade(store.engine)
+        with store.engine.connect() as conn:
+            nodes = dict(conn.execute(text("SELECT id, name FROM nodes WHERE cell_id = :c"), {"c": cell}).all())
+            edges = set(conn.execute(text("SELECT source_id, target_id FROM edges")).all())
+            artifact_node = conn.execute(text("SELECT node_id FROM artifacts")).scalar_one()
+            if conn.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        # Position 1 was taken by the recorded lookup: the next free one.
+        assert nodes == {cell + "0000": "v1", cell + "0001": "v0", cell + "0002": "made", cell + "0007": "used"}
+        assert {(cell + "0002", cell + "0007"), ("00" * 8 + "0000", cell + "0002")} <= edges
+        assert len(edges) == 6 and artifact_node == cell + "0002"
     finally:
         store.dispose()
 

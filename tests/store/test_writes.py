@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,7 +24,14 @@ SOURCE = hashlib.sha256(CODE.encode()).hexdigest()
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
-    opened = Store(db_url)
+    with open_store(db_url) as opened:
+        yield opened
+
+
+@contextmanager
+def open_store(url: str) -> Iterator[Store]:
+    """A store at ``url`` with the run ``RUN`` started."""
+    opened = Store(url)
     with opened.engine.begin() as conn:
         writes.start_run(conn, writes.RunStart(
             id=RUN, handle="me", transform_name="nb.ipynb", transform_path="/nb.ipynb",
