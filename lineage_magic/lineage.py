@@ -66,7 +66,7 @@ def resolve_cells(target: Any, store: Store | None = None) -> tuple[list[str], s
             writer = recorder.tracker.last_writer(target)
             if writer is not None:
                 return [writer[0]], "name"
-        with _store(store).session() as session, database_errors("lineage"):
+        with _store(store).session(read=True) as session, database_errors("lineage"):
             if session.get(Cell, target) is not None:
                 return [target], "cell"
         raise RecordNotFoundError(
@@ -81,7 +81,7 @@ def _traverse(start: list[str], *, up: bool, depth: int | None, store: Store | N
     from .store import queries
 
     walk = queries.cell_upstream if up else queries.cell_downstream
-    with _store(store).session() as session, database_errors("lineage"):
+    with _store(store).session(read=True) as session, database_errors("lineage"):
         ids = [hop.id for hop in walk(session, start, depth)]
         cells = [cell for chunk in range(0, len(ids), 10_000)
                  for cell in session.scalars(select(Cell).where(Cell.id.in_(ids[chunk:chunk + 10_000])))]
@@ -98,7 +98,7 @@ def upstream(target: Any, *, depth: int | None = None, store: Store | None = Non
     found = _traverse(start, up=True, depth=depth, store=store)
     if kind == "name":
         # A name's lineage includes the cell that last wrote it.
-        with _store(store).session() as session:
+        with _store(store).session(read=True) as session:
             own = session.get(Cell, start[0])
         if own is not None and all(c.id != own.id for c in found):
             found.append(own)

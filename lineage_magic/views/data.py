@@ -217,7 +217,7 @@ def find_kind(store: Store, id: str) -> str:  # noqa: A002
     candidates = sorted(
         (k for k in _ID_LENGTHS), key=lambda k: _ID_LENGTHS[k] != len(id)
     )
-    with store.session() as session:
+    with store.session(read=True) as session:
         for kind in candidates:
             if _exists(session, kind, id):
                 return kind
@@ -236,7 +236,7 @@ def resolve(store: Store, target: Base | str, kind: str | None = None) -> tuple[
             kind, target = prefix, rest
     if kind is not None:
         _check_kind(kind)
-        with store.session() as session:
+        with store.session(read=True) as session:
             if kind == "artifact" and not _exists(session, kind, target):
                 found = _artifact_by_name(session, target)
                 if found is not None:
@@ -247,7 +247,7 @@ def resolve(store: Store, target: Base | str, kind: str | None = None) -> tuple[
     try:
         return find_kind(store, target), target
     except RecordNotFoundError:
-        with store.session() as session:
+        with store.session(read=True) as session:
             found = _artifact_by_name(session, target)
         if found is None:
             raise
@@ -513,7 +513,7 @@ def load_page(store: Store, kind: str, id: str, group: str, *,  # noqa: A002
               offset: int = 0, limit: int = 50) -> Page:
     """One page of a record's related collection ``group`` (SQL LIMIT/OFFSET)."""
     _check_kind(kind)
-    with store.session() as session:
+    with store.session(read=True) as session:
         return _read_page(session, kind, id, group, offset, limit)
 
 
@@ -603,7 +603,7 @@ def _fields(session: Session, kind: str,
 def load_record(store: Store, kind: str, id: str, *, page_size: int = 50) -> RecordData:  # noqa: A002
     """A record's fields, source (cells) and the first page of each related group."""
     model = _check_kind(kind)
-    with store.session() as session:
+    with store.session(read=True) as session:
         record = session.get(model, _pk(kind, id))
         if record is None:
             raise RecordNotFoundError(f"no {kind} with id {id!r}")
@@ -626,7 +626,7 @@ def like_pattern(text: str) -> str:
 
 def run_statuses(store: Store) -> tuple[str, ...]:
     """The distinct statuses recorded for runs, sorted."""
-    with store.session() as session:
+    with store.session(read=True) as session:
         found = session.scalars(select(Run.status).where(Run.status.is_not(None)).distinct())
         return tuple(sorted(found))
 
@@ -663,7 +663,7 @@ def list_runs(store: Store, *, search: str = "", status: str | None = None,
         .limit(max(1, limit))
     )
     count = select(func.count()).select_from(base.subquery()).scalar_subquery()
-    with store.session() as session:
+    with store.session(read=True) as session:
         found = session.execute(stmt.add_columns(count.label("total"))).all()
         total = found[0][-1] if found else (session.scalar(select(count)) if offset else 0)
         rows = []

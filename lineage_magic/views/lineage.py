@@ -346,7 +346,7 @@ def lineage_graph(store: Store, kind: str, target: str, *, depth: int = 3,
                   run: str | None = None, max_nodes: int = MAX_NODES) -> LineageGraph:
     """Upstream and downstream of a variable (``kind="name"``), node, artifact, cell or run."""
     depth = max(0, int(depth))
-    with store.session() as session:
+    with store.session(read=True) as session:
         roots, title = _roots(session, kind, target, run)
         up_dist: dict[str, int] = dict.fromkeys(roots, 0)
         down_dist: dict[str, int] = dict.fromkeys(roots, 0)
@@ -377,5 +377,5 @@ def has_variable(store: Store, name: str, run: str | None = None) -> bool:
     stmt = select(Node.id).where(Node.name == name)
     if run is not None:
         stmt = stmt.join(Cell, cell_nodes(Cell.id)).where(Cell.run_id == run)
-    with store.session() as session:
+    with store.session(read=True) as session:
         return session.scalar(stmt.limit(1)) is not None
