@@ -147,7 +147,7 @@ def _node_hop(up: bool) -> tuple[Select[Any], ColumnElement[str]]:
     if up:
         # From ``this`` to what it, or (if a writer) its cell, read.
         reader_of_this = and_(
-            other.c.cell_id == this.c.cell_id,
+            cell_nodes(this.c.cell_id, of=other),
             or_(other.c.id == this.c.id, this.c.kind.in_(WRITER_KINDS)),
         )
         stmt = (
@@ -160,7 +160,7 @@ def _node_hop(up: bool) -> tuple[Select[Any], ColumnElement[str]]:
     # From ``this`` to the readers of it and the writers of their cells.
     reader = nodes.alias("reader")
     dependant = and_(
-        other.c.cell_id == reader.c.cell_id,
+        cell_nodes(reader.c.cell_id, of=other),
         or_(other.c.id == reader.c.id, other.c.kind.in_(WRITER_KINDS)),
     )
     stmt = (

@@ -169,15 +169,17 @@ nodes = Table(
 
 
 
-def cell_nodes(cell_id: Any) -> ColumnElement[bool]:
+def cell_nodes(cell_id: Any, of: Any = None) -> ColumnElement[bool]:
     """The nodes of a cell (an id or a column), found through the primary key.
 
     A node's id is its cell's id and its position (``ids.node_id``), so a
     cell's nodes are one range of ``nodes.id``; the equality keeps the result
-    exact under a database collation that does not sort ids bytewise.
+    exact under a database collation that does not sort ids bytewise. ``of``
+    is an alias of ``nodes`` (Core or ORM) to use instead of the table.
     """
-    return and_(nodes.c.id >= cell_id + FIRST_NODE_SUFFIX, nodes.c.id <= cell_id + LAST_NODE_SUFFIX,
-                nodes.c.cell_id == cell_id)
+    columns = nodes.c if of is None else getattr(of, "c", of)  # a Core alias, or an ORM one
+    return and_(columns.id >= cell_id + FIRST_NODE_SUFFIX, columns.id <= cell_id + LAST_NODE_SUFFIX,
+                columns.cell_id == cell_id)
 
 
 edges = Table(

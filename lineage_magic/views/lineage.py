@@ -118,9 +118,11 @@ def _upstream(session: Session, kind: str, ids: list[str]) -> Iterable[Link]:
         feeding: dict[str, set[str]] = defaultdict(set)
         rows = session.execute(
             select(Edge.source_id, source.cell_id, target.cell_id)
+            .select_from(Cell)
+            .join(target, cell_nodes(Cell.id, of=target))
+            .join(Edge, Edge.target_id == target.id)
             .join(source, source.id == Edge.source_id)
-            .join(target, target.id == Edge.target_id)
-            .where(target.cell_id.in_(ids), source.cell_id != target.cell_id)
+            .where(Cell.id.in_(ids), source.cell_id != target.cell_id)
         )
         for sid, scell, tcell in rows:
             feeding[tcell].add(scell)
@@ -196,10 +198,11 @@ def _downstream(session: Session, kind: str, ids: list[str]) -> Iterable[Link]:
         source, target = aliased(Node), aliased(Node)
         fed = {tuple(row) for row in session.execute(
             select(source.cell_id, target.cell_id)
-            .select_from(Edge)
-            .join(source, source.id == Edge.source_id)
+            .select_from(Cell)
+            .join(source, cell_nodes(Cell.id, of=source))
+            .join(Edge, Edge.source_id == source.id)
             .join(target, target.id == Edge.target_id)
-            .where(source.cell_id.in_(ids))
+            .where(Cell.id.in_(ids))
         )}
         links = session.execute(
             select(cell_links.c.parent_id, cell_links.c.child_id)
