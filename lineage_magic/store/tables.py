@@ -173,13 +173,15 @@ def cell_nodes(cell_id: Any, of: Any = None) -> ColumnElement[bool]:
     """The nodes of a cell (an id or a column), found through the primary key.
 
     A node's id is its cell's id and its position (``ids.node_id``), so a
-    cell's nodes are one range of ``nodes.id``; the equality keeps the result
-    exact under a database collation that does not sort ids bytewise. ``of``
-    is an alias of ``nodes`` (Core or ORM) to use instead of the table.
+    cell's nodes are one range of ``nodes.id``. The prefix test keeps the
+    result exact under a database collation that does not sort ids bytewise;
+    it is a ``LIKE``, not an equality on ``nodes.cell_id``, which PostgreSQL
+    would take for a hash join over every node. ``of`` is an alias of
+    ``nodes`` (Core or ORM) to use instead of the table.
     """
     columns = nodes.c if of is None else getattr(of, "c", of)  # a Core alias, or an ORM one
     return and_(columns.id >= cell_id + FIRST_NODE_SUFFIX, columns.id <= cell_id + LAST_NODE_SUFFIX,
-                columns.cell_id == cell_id)
+                columns.id.startswith(cell_id))
 
 
 edges = Table(
