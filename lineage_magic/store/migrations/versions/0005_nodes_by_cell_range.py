@@ -1,4 +1,4 @@
-"""a cell's nodes are a range of the nodes' primary key: no index on nodes.cell_id
+"""a cell's nodes are a range of the nodes' primary key: no index on nodes.cell_id on SQLite
 
 A node's id is its cell's id and its position (``ids.node_id``), so the
 nodes of a cell are found by a range of ``nodes.id`` (``tables.cell_nodes``).
@@ -6,7 +6,9 @@ nodes of a cell are found by a range of ``nodes.id`` (``tables.cell_nodes``).
 recorded cell and one more b-tree write per node. Without that index the
 foreign key from ``nodes.cell_id`` to ``cells`` would scan every node on each
 deleted cell, so it goes too: a session deletes a cell's or a run's nodes
-itself (``models``).
+itself (``models``). PostgreSQL and MariaDB keep the index: PostgreSQL
+cannot estimate a range between two expressions, and without it plans a
+lineage walk's step as a scan of every node.
 
 Nodes added through a session before this revision got random ids; they are
 given their cell's id and a free position's suffix here, and the edges, node
@@ -77,12 +79,14 @@ def upgrade() -> None:
     key_only = {'recreate': 'always', 'table_kwargs': {'sqlite_with_rowid': False}} if sqlite else {}
     with op.batch_alter_table('nodes', schema=None, **key_only) as batch_op:
         batch_op.drop_constraint('fk_nodes_cell_id_cells', type_='foreignkey')
-        batch_op.drop_index('ix_nodes_cell_id')
+        if sqlite:
+            batch_op.drop_index('ix_nodes_cell_id')
 
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == 'sqlite'
     key_only = {'recreate': 'always', 'table_kwargs': {'sqlite_with_rowid': False}} if sqlite else {}
     with op.batch_alter_table('nodes', schema=None, **key_only) as batch_op:
-        batch_op.create_index('ix_nodes_cell_id', ['cell_id'], unique=False)
+        if sqlite:
+            batch_op.create_index('ix_nodes_cell_id', ['cell_id'], unique=False)
         batch_op.create_foreign_key('fk_nodes_cell_id_cells', 'cells', ['cell_id'], ['id'], ondelete='CASCADE')
