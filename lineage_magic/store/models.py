@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, and_, delete, event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, column_property, foreign, relationship
 
-from ..ids import FIRST_NODE_SUFFIX, LAST_NODE_SUFFIX, node_id
+from ..ids import node_id
 from ..ids import new_id, utcnow  # noqa: F401 - callers take ids from the store too
 from . import tables
 from .tables import cell_files, cell_links, run_inputs, run_outputs
@@ -166,10 +166,7 @@ class Cell(Base):
     # Read-only: a cell's nodes are a range of their primary key (see
     # ``tables.cell_nodes``); a node joins a cell through ``Node.cell``.
     nodes: Mapped[list[Node]] = relationship(
-        primaryjoin=lambda: and_(
-            foreign(Node.cell_id) == Cell.id,
-            Node.id >= Cell.id + FIRST_NODE_SUFFIX, Node.id <= Cell.id + LAST_NODE_SUFFIX,
-        ),
+        primaryjoin=lambda: and_(foreign(Node.cell_id) == Cell.id, tables.cell_nodes(Cell.id, of=Node)),
         viewonly=True, order_by="Node.position",
     )
     parents: Mapped[list[Cell]] = relationship(
@@ -391,7 +388,6 @@ for _model in (Transform, Run, Artifact):
         primaryjoin=foreign(_model.created_by_cell_id) == Cell.id,
         viewonly=True,
     )
-
 
 
 # Nodes have no foreign key to their cell (see ``tables.nodes``), so the
