@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from itertools import repeat
+from operator import is_, itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -185,14 +187,13 @@ class _Plan:
     """How rows of one table are turned into tuples for one dialect."""
 
     keys: tuple[str, ...]
-    pick: Callable[[dict[str, Any]], tuple[Any, ...]]
     defaults: tuple[Any, ...]  # per column: a value, a callable, or _NONE
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
     statement: str
     how: str  # "executemany", "copy", "by_nulls" (SQLite) or "core"
     # "by_nulls": the columns that may be NULL, and a statement per set of NULL ones.
     may_be_null: tuple[int, ...] = ()
-    by_nulls: dict[tuple[bool, ...], tuple[str, Callable[[Any], Any]]] = field(default_factory=dict)
+    by_nulls: dict[tuple[bool, ...], tuple[str, Callable[[Any], Any] | None]] = field(default_factory=dict)
 
 
 _NONE = object()
@@ -241,7 +242,7 @@ def _plan(conn: Connection, table: Table) -> _Plan:
         statement = f"INSERT INTO {into} VALUES ({', '.join(['%s'] * len(keys))})"
     else:  # pragma: no cover - another driver: plain Core
         statement, how = "", "core"
-    found = _Plan(keys, itemgetter(*keys), tuple(defaults), tuple(processors), statement, how, may_be_null)
+    found = _Plan(keys, tuple(defaults), tuple(processors), statement, how, may_be_null)
     _plans.setdefault(dialect, {})[table.name] = found
     return found
 
@@ -298,26 +299,31 @@ def _insert_rows(conn: Connection, table: Table, rows: Sequence[Any], *, prebuil
         dicts = [dict(zip(plan.keys, r)) for r in rows] if prebuilt else rows
         conn.execute(insert(table), [{k: v for k, v in r.items() if k in table.c} for r in dicts])
         return
-    if prebuilt:
-        values = [tuple(r) for r in rows]
-    else:
-        pick = plan.pick
-        try:
-            values = [pick(r) for r in rows]
-        except KeyError:  # some rows leave columns out
-            values = [_tuple(plan, r) for r in rows]
-    for index, process in plan.processors:
-        after = index + 1
-        for j, v in enumerate(values):
-            value = v[index]
-            if value is not None:
-                values[j] = (*v[:index], process(value), *v[after:])
+    columns = _columns(plan, rows, prebuilt)
     if plan.how == "copy":
-        _copy(conn, plan.statement, values)
+        _copy(conn, plan.statement, zip(*columns))
     elif plan.how == "by_nulls":
-        _insert_by_nulls(conn, plan, values)
+        _insert_by_nulls(conn, plan, columns)
     else:
-        conn.exec_driver_sql(plan.statement, values)
+        conn.exec_driver_sql(plan.statement, list(zip(*columns)))
+
+
+def _columns(plan: _Plan, rows: Sequence[Any], prebuilt: bool) -> list[list[Any]]:
+    """The rows' values column by column, converted as the columns' types convert them.
+
+    Column-wise, the per-row work is done by ``itemgetter``, ``map`` and
+    ``zip`` in C; only the values of converting columns pass through Python.
+    """
+    if prebuilt:
+        columns = [list(c) for c in zip(*rows)]
+    else:
+        try:
+            columns = [list(map(itemgetter(key), rows)) for key in plan.keys]
+        except KeyError:  # some rows leave columns out
+            columns = [list(c) for c in zip(*[_tuple(plan, r) for r in rows])]
+    for index, process in plan.processors:
+        columns[index] = [None if v is None else process(v) for v in columns[index]]
+    return columns
 
 
 def _getter(indexes: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
@@ -328,39 +334,37 @@ def _getter(indexes: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]
     return itemgetter(*indexes)
 
 
-def _insert_by_nulls(conn: Connection, plan: _Plan, values: list[Any]) -> None:
+def _insert_by_nulls(conn: Connection, plan: _Plan, columns: list[list[Any]]) -> None:
     """SQLite: rows grouped by which columns are NULL, those written as ``NULL`` in the statement.
 
     Python 3.11's sqlite3 binds ``None`` through its adapter lookup, several
     times slower than binding a string; a node row carries half a dozen.
     Each group keeps the rows' order; nothing else in a batch depends on it.
     """
-    nullable = _getter(plan.may_be_null)
-    groups: dict[tuple[bool, ...], list[Any]] = {}
-    for v in values:
-        key = tuple([x is None for x in nullable(v)])
-        found = groups.get(key)
-        if found is None:
-            groups[key] = [v]
-        else:
-            found.append(v)
+    keys = zip(*[map(is_, columns[i], repeat(None)) for i in plan.may_be_null])
+    groups: defaultdict[tuple[bool, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for key, row in zip(keys, zip(*columns)):
+        groups[key].append(row)
     for key, rows in groups.items():
         how = plan.by_nulls.get(key)
         if how is None:
             how = plan.by_nulls[key] = _null_statement(plan, key)
-        statement, pick = how
-        conn.exec_driver_sql(statement, [pick(v) for v in rows])
+        statement, bound = how
+        conn.exec_driver_sql(statement, rows if bound is None else list(map(bound, rows)))
 
 
-def _null_statement(plan: _Plan, key: tuple[bool, ...]) -> tuple[str, Callable[[Any], Any]]:
-    """The INSERT of a group of rows (``plan.statement`` is its head), and what picks its values."""
+def _null_statement(plan: _Plan, key: tuple[bool, ...]) -> tuple[str, Callable[[Any], Any] | None]:
+    """The INSERT of a group of rows (``plan.statement`` is its head), and what picks its values.
+
+    ``None`` when it binds every column.
+    """
     null = {i for i, is_null in zip(plan.may_be_null, key) if is_null}
     bound = [i for i in range(len(plan.keys)) if i not in null]
     values = ", ".join("NULL" if i in null else "?" for i in range(len(plan.keys)))
-    return f"{plan.statement} VALUES ({values})", _getter(bound)
+    return f"{plan.statement} VALUES ({values})", _getter(bound) if null else None
 
 
-def _copy(conn: Connection, statement: str, values: list[Any]) -> None:
+def _copy(conn: Connection, statement: str, values: Iterable[Any]) -> None:
     """``COPY ... FROM STDIN`` on the connection's psycopg cursor, errors as SQLAlchemy's."""
     from sqlalchemy.exc import DBAPIError
 
