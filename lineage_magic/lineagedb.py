@@ -21,7 +21,7 @@ class LineageDB:
     def __init__(self, url: str | None = None, *, store: Store | None = None) -> None:
         self.store = store or (context.open_store(url) if url else context.get_store())
         context.flush_pending()
-        self.session = self.store.session()
+        self.session = self.store.session(reads_apart=True)
 
     # Every query goes through these: driver errors become named errors.
     def _scalars(self, stmt: Any) -> Any:

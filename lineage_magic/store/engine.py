@@ -33,6 +33,7 @@ class Store:
         self.engine = _create_engine(self.url)
         self._sessions: sessionmaker[Session] | None = None
         self._read_sessions: sessionmaker[Session] | None = None
+        self._apart_sessions: sessionmaker[Session] | None = None
         self._read_engine: Engine | None = None
         try:
             with self.engine.connect() as conn:
@@ -66,15 +67,19 @@ class Store:
         """The URL with its password hidden, for messages."""
         return mask(self.url)
 
-    def session(self, *, write: bool = False, read: bool = False) -> Session:
+    def session(self, *, write: bool = False, read: bool = False, reads_apart: bool = False) -> Session:
         """A new ORM session; ``write`` takes SQLite's write lock at BEGIN.
 
         ``read`` is for sessions that only read (views, lineage walks): see
-        ``read_engine``. Such a session refuses to flush.
+        ``read_engine``. Such a session refuses to flush. ``reads_apart`` is
+        for sessions that mostly read but may write (``LineageDB``): its
+        reads go through ``read_engine`` until its transaction first writes
+        (see ``ReadsApartSession``).
         """
+        # The ORM loads on first use: the recorder's writer needs only Core.
+        from sqlalchemy.orm import sessionmaker
+
         if self._sessions is None:
-            # The ORM loads on first use: the recorder's writer needs only Core.
-            from sqlalchemy.orm import sessionmaker
 
             from . import models  # noqa: F401 - maps the classes before any query
 
@@ -84,6 +89,13 @@ class Store:
         if read:
             assert self._read_sessions is not None
             return self._read_sessions(bind=self.read_engine)
+        if reads_apart and self.read_engine is not self.engine:
+            if self._apart_sessions is None:
+                from .reads import ReadsApartSession
+
+                self._apart_sessions = sessionmaker(self.engine, class_=ReadsApartSession,
+                                                    expire_on_commit=False, read_bind=self.read_engine)
+            return self._apart_sessions()
         if write and self.dialect == "sqlite":
             return self._sessions(bind=self.engine.execution_options(sqlite_begin="IMMEDIATE"))
         return self._sessions()
