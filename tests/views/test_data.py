@@ -199,3 +199,23 @@ def test_search_wildcards_are_literal(any_store: Store) -> None:
     assert [r.name for r in data.list_runs(store, search="a_b").rows] == ["a_b"]
     assert data.list_runs(store, search="' OR 1=1 --").total == 0
     assert data.like_pattern("a%b_c\\") == "%a\\%b\\_c\\\\%"
+
+
+def test_search_matches_transform_name_and_id_in_any_case(any_store: Store) -> None:
+    store = any_store
+    with store.session(write=True) as s:
+        runs = [Run(id="AbCdEfGh" + "x" * 12, transform=Transform(name="Churn_Model.ipynb")),
+                Run(id="zzzzzzzz" + "y" * 12, name="Étude back\\slash", transform=Transform(name="etl.ipynb")),
+                Run(id="qqqqqqqq" + "w" * 12)]  # no transform
+        s.add_all(runs)
+        s.commit()
+
+    def found(text: str) -> list[str]:
+        return sorted(r.id for r in data.list_runs(store, search=text).rows)
+
+    assert found("churn_m") == found("CHURN") == [runs[0].id]
+    assert found("abcdef") == found("CDEFGHx") == [runs[0].id]  # ids match in any case too
+    assert found("back\\slash") == found("BACK\\SLASH") == [runs[1].id]
+    assert found("ipynb") == sorted([runs[0].id, runs[1].id])
+    assert found("wwww") == [runs[2].id]
+    assert data.list_runs(store, search="churn").total == 1
