@@ -639,15 +639,22 @@ def _run_search(dialect: str, pattern: str) -> Any:
     on every row, ids (ASCII) are matched under the "C" collation, which
     lowercases ASCII directly, and the ``ESCAPE`` clause is left out:
     backslash is already LIKE's escape there, and the clause costs a call
-    per row. Together they halve a search over a thousand runs.
+    per row. Together they halve a search over a thousand runs. On SQLite,
+    ``LIKE`` alone is what ``ILIKE`` renders as (``lower()`` on both sides):
+    both fold ASCII letters only, and it saves two calls per row.
     """
     postgres = dialect == "postgresql"
     escape = None if postgres else "\\"
-    run_id = Run.id.collate("C") if postgres else Run.id
+
+    def matches(column: Any) -> Any:
+        if dialect == "sqlite":
+            return column.like(pattern, escape=escape)
+        return column.ilike(pattern, escape=escape)
+
     return or_(
-        Run.transform_id.in_(select(Transform.id).where(Transform.name.ilike(pattern, escape=escape))),
-        Run.name.ilike(pattern, escape=escape),
-        run_id.ilike(pattern, escape=escape),
+        Run.transform_id.in_(select(Transform.id).where(matches(Transform.name))),
+        matches(Run.name),
+        matches(Run.id.collate("C") if postgres else Run.id),
     )
 
 
