@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from ..exceptions import MigrationError
 from .urls import mask
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_ID = 7_314_159  # advisory lock key on PostgreSQL
 _LOCK_NAME = "lineage_magic_migrate"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, and_, delete, event, inspect, select
+from sqlalchemy import Connection, and_, event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, column_property, foreign, relationship
 
 from ..ids import node_id
@@ -388,22 +388,6 @@ for _model in (Transform, Run, Artifact):
         primaryjoin=foreign(_model.created_by_cell_id) == Cell.id,
         viewonly=True,
     )
-
-
-# Nodes have no foreign key to their cell (see ``tables.nodes``), so the
-# database does not cascade to them: deleting a cell or a run through a
-# session deletes their nodes first, whose edges the database then removes.
-@event.listens_for(Cell, "before_delete")
-def _delete_cell_nodes(_mapper: Mapper[Any], connection: Connection, cell: Cell) -> None:
-    connection.execute(delete(tables.nodes).where(tables.cell_nodes(cell.id)))
-
-
-@event.listens_for(Run, "before_delete")
-def _delete_run_nodes(_mapper: Mapper[Any], connection: Connection, run: Run) -> None:
-    in_run = select(tables.nodes.c.id).join(tables.cells, tables.cell_nodes(tables.cells.c.id))
-    connection.execute(delete(tables.nodes).where(
-        tables.nodes.c.id.in_(in_run.where(tables.cells.c.run_id == run.id).scalar_subquery())
-    ))
 
 
 @event.listens_for(Node, "before_insert", propagate=True)

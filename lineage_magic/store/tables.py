@@ -25,9 +25,11 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     and_,
+    event,
 )
 
 from ..ids import FIRST_NODE_SUFFIX, LAST_NODE_SUFFIX, new_id, utcnow
+from . import triggers
 from .types import LongBlob, LongText, UTCDateTime
 
 metadata = MetaData(
@@ -149,7 +151,7 @@ nodes = Table(
     _id(20),  # the cell's id and the node's position in it
     Column("kind", String(16), nullable=False),
     # No foreign key: a cell's nodes are a range of the primary key
-    # (``cell_nodes``), and deleting a cell deletes them (``models``).
+    # (``cell_nodes``), and triggers delete them with the cell (``triggers``).
     Column("cell_id", String(16), nullable=False),
     Column("position", Integer, nullable=False, default=0),
     Column("name", String(255), nullable=False),
@@ -283,3 +285,19 @@ libraries = Table(
     UniqueConstraint("run_id", "name", "version"),
     **TABLE_OPTIONS,
 )
+
+
+@event.listens_for(metadata, "after_create")
+def _create_triggers(_metadata: MetaData, connection: Any, tables: Any = (), **_: Any) -> None:
+    # A new database gets the triggers that delete a cell's nodes with it (``triggers``).
+    if any(t.name == "cells" for t in tables):
+        for statement in triggers.create_statements(connection.dialect.name):
+            connection.exec_driver_sql(statement)
+
+
+@event.listens_for(metadata, "after_drop")
+def _drop_triggers(_metadata: MetaData, connection: Any, **_: Any) -> None:
+    # Dropping a table drops its triggers; PostgreSQL's trigger function stays otherwise.
+    for statement in triggers.drop_statements(connection.dialect.name):
+        if "FUNCTION" in statement:
+            connection.exec_driver_sql(statement)

@@ -1,8 +1,8 @@
 """A cell's nodes are a range of the nodes' primary key (no index on ``nodes.cell_id``).
 
 The nodes table keeps its cell's id in a column with neither an index nor a
-foreign key: reads go through ``tables.cell_nodes``, and deletes through a
-session remove the nodes the database no longer cascades to.
+foreign key: reads go through ``tables.cell_nodes``, and triggers delete a
+cell's nodes with the cell (``store.triggers``), however it is deleted.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select, text
 
 from lineage_magic.ids import node_id
 from lineage_magic.lineagedb import LineageDB
@@ -100,6 +100,43 @@ def test_deleting_a_cell_or_a_run_deletes_their_nodes_and_edges(recorded: Store)
         session.delete(session.get(Run, RUN))
         session.commit()
     assert [_count(recorded, t) for t in (tables.cells, tables.nodes, tables.edges)] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("how", ["bulk", "core", "sql"])
+def test_deleting_cells_or_runs_outside_a_session_deletes_their_nodes(recorded: Store, how: str) -> None:
+    def remove(table: Any, key: str) -> None:
+        if how == "bulk":  # an ORM bulk delete: no objects, no mapper events
+            model = Cell if table is tables.cells else Run
+            with recorded.session() as session:
+                session.execute(delete(model).where(model.id == key))
+                session.commit()
+        elif how == "core":
+            with recorded.engine.begin() as conn:
+                conn.execute(delete(table).where(table.c.id == key))
+        else:
+            with recorded.engine.begin() as conn:
+                conn.execute(text(f"DELETE FROM {table.name} WHERE id = :key"), {"key": key})
+
+    nodes = _count(recorded, tables.nodes)
+    remove(tables.cells, FIRST)
+    assert (_count(recorded, tables.nodes), _count(recorded, tables.edges)) == (nodes - 2, 0)
+    with recorded.engine.connect() as conn:  # the neighbours' nodes are still there
+        assert all(conn.execute(select(tables.nodes.c.id).where(tables.cell_nodes(n))).all() for n in NEIGHBOURS)
+    remove(tables.runs, RUN)  # the database cascades to the cells, the triggers to their nodes
+    assert [_count(recorded, t) for t in (tables.cells, tables.nodes, tables.edges)] == [0, 0, 0]
+
+
+def test_the_sqlite_trigger_deletes_a_cells_nodes_by_their_key_range(recorded_sqlite: Store) -> None:
+    with recorded_sqlite.engine.connect() as conn:
+        body = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'cells'"
+        ).scalar_one()
+        statement = body[body.index("DELETE FROM"):body.rindex(";")].replace("old.id", "?")
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, (FIRST,) * 3).all()
+    steps = [row[-1] for row in plan]
+    # The nodes by their key range; then the foreign keys' searches for what refers to them.
+    assert steps[0] == "SEARCH nodes USING PRIMARY KEY (id>? AND id<?)"
+    assert not [step for step in steps if step.startswith("SCAN")], steps
 
 
 @contextmanager

@@ -33,7 +33,11 @@ def test_empty_database_upgrades_to_head_with_no_autogenerate_diff(db_url: str, 
             tables = set(inspect(conn).get_table_names())
             assert set(Base.metadata.tables) <= tables
             diff = _schema_diff(conn)
+            found = _triggers(conn)
         assert diff == []
+        # Both ways make the triggers that delete a cell's nodes with it (store.triggers).
+        assert found == ({"trg_cells_delete_nodes", "trg_runs_delete_nodes"} if store.dialect in ("mysql", "mariadb")
+                         else {"trg_cells_delete_nodes"})
     finally:
         store.dispose()
 
@@ -210,6 +214,40 @@ def test_0005_gives_session_added_nodes_their_cells_id_and_keeps_their_links(db_
         assert len(edges) == 6 and artifact_node == cell + "0002"
     finally:
         store.dispose()
+
+
+def test_0006_removes_nodes_left_behind_and_deletes_nodes_with_their_cells(db_url: str) -> None:
+    # Between 0005 and 0006 a delete outside a session left a cell's nodes behind.
+    store = Store(db_url, upgrade=False)
+    count = text("SELECT count(*) FROM nodes")
+    try:
+        migrate.upgrade(store.engine, "0005", run_scripts=True)
+        with store.engine.begin() as conn:
+            _fill_0002(conn, run_ids=False)
+            total = conn.execute(count).scalar_one()
+            gone = conn.execute(text("SELECT count(*) FROM nodes WHERE cell_id = :c"), {"c": "00" * 8}).scalar_one()
+            conn.execute(text("DELETE FROM cells WHERE id = :c"), {"c": "00" * 8})
+            assert conn.execute(count).scalar_one() == total and gone > 0
+        migrate.upgrade(store.engine)
+        with store.engine.begin() as conn:
+            assert conn.execute(count).scalar_one() == total - gone
+            conn.execute(text("DELETE FROM runs"))  # cascades to the cells, and the triggers to their nodes
+            assert conn.execute(count).scalar_one() == 0
+            assert _triggers(conn) != set()
+        assert migrate.downgrade(store.engine, "0005") == "0005"
+        with store.engine.connect() as conn:
+            assert _triggers(conn) == set()
+    finally:
+        store.dispose()
+
+
+def _triggers(conn) -> set[str]:  # noqa: ANN001
+    """The names of the triggers in the database."""
+    query = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+        "postgresql": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal",
+    }.get(conn.dialect.name, "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()")
+    return set(conn.exec_driver_sql(query).scalars())
 
 
 def test_sqlite_keeps_key_only_tables_without_rowid(sqlite_url: str, tmp_path) -> None:  # noqa: ANN001
