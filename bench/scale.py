@@ -16,7 +16,9 @@ Run::
 Full size is 1,000 runs, 1,000,000 cells, about 5,000,000 nodes and edges and
 100,000 artifacts; ``--scale`` multiplies every count except the 5,000-cell
 run. Results go to ``bench/results/scale-<backend>.json``; ``--backend both``
-also prints PostgreSQL's medians against SQLite's from that one run.
+also prints PostgreSQL's medians against SQLite's from that one run. Both
+stores are built first and then timed in rounds that alternate between them,
+so that the machine's speed drifting over minutes does not skew the ratio.
 
 The synthetic lineage: every run is a chain (cell i reads the name cell i-1
 defined, so depth 100 exists in every run of more than 100 cells); in every
@@ -58,6 +60,7 @@ from lineage_magic.views.data import list_runs, load_page, load_record
 
 FULL = {"runs": 1_000, "cells": 1_000_000, "artifacts": 100_000}
 BIG_RUN_CELLS = 5_000
+ROUNDS = 5  # timing rounds, alternating between backends
 RESULTS = Path(__file__).with_name("results")
 POSTGRES_URL = os.environ.get(
     "LINEAGE_MAGIC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -408,22 +411,40 @@ def size_report(sizes: dict[str, int], cells: int, total: int) -> dict[str, Any]
 # Queries
 
 
-def _latencies(fn: Callable[[random.Random], Any], reps: int, seed: int) -> dict[str, float]:
-    rng = random.Random(seed)
-    for _ in range(3):
-        fn(rng)
-    timings = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn(rng)
-        timings.append((time.perf_counter() - start) * 1000)
-    timings.sort()
+def _summary(timings: list[float]) -> dict[str, float]:
+    timings = sorted(timings)
     return {
         "median_ms": round(statistics.median(timings), 3),
         "p95_ms": round(timings[min(len(timings) - 1, int(0.95 * len(timings)))], 3),
         "max_ms": round(timings[-1], 3),
-        "reps": reps,
+        "reps": len(timings),
     }
+
+
+def measure(suites: list[dict[str, Callable[[random.Random], Any]]], reps: int,
+            rounds: int = ROUNDS) -> list[dict[str, dict[str, float]]]:
+    """Time every query of every suite ``reps`` times, in ``rounds`` alternating between suites.
+
+    With two backends, each round times every query on one and then on the
+    other, so that a machine whose speed drifts over minutes slows both
+    alike and their ratio stays meaningful.
+    """
+    rngs = [{label: random.Random(k) for k, label in enumerate(suite)} for suite in suites]
+    for suite, rng in zip(suites, rngs):
+        for label, fn in suite.items():
+            for _ in range(3):
+                fn(rng[label])
+    samples: list[dict[str, list[float]]] = [{label: [] for label in suite} for suite in suites]
+    rounds = max(1, min(rounds, reps))
+    for r in range(rounds):
+        n = reps // rounds + (1 if r < reps % rounds else 0)
+        for suite, rng, found in zip(suites, rngs, samples):
+            for label, fn in suite.items():
+                for _ in range(n):
+                    start = time.perf_counter()
+                    fn(rng[label])
+                    found[label].append((time.perf_counter() - start) * 1000)
+    return [{label: _summary(t) for label, t in found.items()} for found in samples]
 
 
 def query_suite(store: Store, built: Built) -> dict[str, Callable[[random.Random], Any]]:
@@ -521,15 +542,34 @@ def _server_version(url: str) -> str | None:
         engine.dispose()
 
 
-def run_backend(backend: str, scale: float, reps: int, batch: int, workdir: Path, keep: bool,
-                pg_url: str = POSTGRES_URL) -> dict[str, Any]:
-    """Build the store on one backend, measure it, and return the results."""
+@dataclass
+class Backend:
+    """One backend's built store, until it is measured and dropped."""
+
+    backend: str
+    url: str
+    built: Built
+    sizes: dict[str, int]
+    total: int
+    server: str | None
+    drop: Callable[[], None]
+
+
+def build_backend(backend: str, scale: float, batch: int, workdir: Path, keep: bool,
+                  pg_url: str = POSTGRES_URL) -> Backend:
+    """Build the store on one backend; ``drop`` removes it (unless ``keep``)."""
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    admin = None
     if backend == "sqlite":
         path = workdir / f"scale-{scale:g}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        files = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+        for file in files:
+            file.unlink(missing_ok=True)
+
+        def drop() -> None:
+            if not keep:
+                for file in files:
+                    file.unlink(missing_ok=True)
+
         url = f"sqlite:///{path}"
         before = 0
     else:
@@ -538,13 +578,19 @@ def run_backend(backend: str, scale: float, reps: int, batch: int, workdir: Path
         with admin.connect() as conn:
             conn.execute(text(f"CREATE DATABASE {name}"))  # name is generated here, not input
         url = admin.url.set(database=name).render_as_string(hide_password=False)
+
+        def drop() -> None:
+            if not keep:
+                with admin.connect() as conn:
+                    conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            admin.dispose()
+
         Store(url).dispose()
         before = _pg_database_size(url)
     try:
         say(f"{backend}: building scale {scale:g} in {url if keep else 'a scratch database'} ...")
         built = build(url, scale, batch=batch, progress=say)
-        counts = built.counts
-        say(f"{backend}: wrote {counts['cells']:,} cells in {built.write_seconds:.1f} s")
+        say(f"{backend}: wrote {built.counts['cells']:,} cells in {built.write_seconds:.1f} s")
         if backend == "sqlite":
             sizes = sqlite_sizes(url)
             total = path.stat().st_size
@@ -557,41 +603,53 @@ def run_backend(backend: str, scale: float, reps: int, batch: int, workdir: Path
             sizes = postgres_sizes(url)
             total = _pg_database_size(url) - before
             server = _server_version(url)
-        store = Store(url)
-        try:
-            timings = {label: _latencies(fn, reps, seed=k)
-                       for k, (label, fn) in enumerate(query_suite(store, built).items())}
-        finally:
-            store.dispose()
-        rows = counts["cells"] + counts["nodes"] + counts["edges"] + counts["cell_links"]
-        return {
-            "backend": backend, "server": server, "scale": scale, "batch_cells": batch,
-            "counts": counts, "machine": machine(),
-            "write": {
-                "seconds": round(built.write_path_seconds, 2),
-                "cells_per_s": round(counts["cells"] / built.write_path_seconds),
-                "rows_per_s": round(rows / built.write_path_seconds),
-                # Wall-clock rates depend on what else the machine runs; this
-                # process's CPU time does less (on SQLite it is all the work,
-                # on a server only the client's share).
-                "cpu_seconds": round(built.write_path_cpu_seconds, 2),
-                "cells_per_cpu_s": round(counts["cells"] / built.write_path_cpu_seconds),
-                "seconds_with_generation": round(built.write_seconds, 2),
-                "cells_per_s_with_generation": round(counts["cells"] / built.write_seconds),
-                "artifacts_seconds": round(built.artifact_seconds, 2),
-            },
-            "size": size_report(sizes, counts["cells"], total),
-            "queries": timings,
-        }
+    except BaseException:
+        drop()
+        raise
+    return Backend(backend, url, built, sizes, total, server, drop)
+
+
+def result_of(b: Backend, scale: float, batch: int, timings: dict[str, Any]) -> dict[str, Any]:
+    """The JSON result of one measured backend."""
+    built, counts = b.built, b.built.counts
+    rows = counts["cells"] + counts["nodes"] + counts["edges"] + counts["cell_links"]
+    return {
+        "backend": b.backend, "server": b.server, "scale": scale, "batch_cells": batch,
+        "counts": counts, "machine": machine(),
+        "write": {
+            "seconds": round(built.write_path_seconds, 2),
+            "cells_per_s": round(counts["cells"] / built.write_path_seconds),
+            "rows_per_s": round(rows / built.write_path_seconds),
+            # Wall-clock rates depend on what else the machine runs; this
+            # process's CPU time does less (on SQLite it is all the work,
+            # on a server only the client's share).
+            "cpu_seconds": round(built.write_path_cpu_seconds, 2),
+            "cells_per_cpu_s": round(counts["cells"] / built.write_path_cpu_seconds),
+            "seconds_with_generation": round(built.write_seconds, 2),
+            "cells_per_s_with_generation": round(counts["cells"] / built.write_seconds),
+            "artifacts_seconds": round(built.artifact_seconds, 2),
+        },
+        "size": size_report(b.sizes, counts["cells"], b.total),
+        "queries": timings,
+    }
+
+
+def run_backends(backends: list[str], scale: float, reps: int, batch: int, workdir: Path, keep: bool,
+                 pg_url: str = POSTGRES_URL) -> list[dict[str, Any]]:
+    """Build each backend's store, then measure them all together (see ``measure``)."""
+    built: list[Backend] = []
+    stores: list[Store] = []
+    try:
+        for backend in backends:
+            built.append(build_backend(backend, scale, batch, workdir, keep, pg_url))
+        stores = [Store(b.url) for b in built]
+        timings = measure([query_suite(store, b.built) for store, b in zip(stores, built)], reps)
+        return [result_of(b, scale, batch, t) for b, t in zip(built, timings)]
     finally:
-        if admin is not None:
-            if not keep:
-                with admin.connect() as conn:
-                    conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            admin.dispose()
-        elif not keep:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        for store in stores:
+            store.dispose()
+        for b in built:
+            b.drop()
 
 
 def _pg_database_size(url: str) -> int:
@@ -640,9 +698,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="lm-scale-") as tmp:
         workdir = args.dir or Path(tmp)
-        for backend in backends:
-            result = run_backend(backend, args.scale, args.reps, args.batch, workdir, args.keep,
-                                 args.postgres_url)
+        for result in run_backends(backends, args.scale, args.reps, args.batch, workdir, args.keep,
+                                   args.postgres_url):
+            backend = result["backend"]
             print_table(result)
             args.out.mkdir(parents=True, exist_ok=True)
             out = args.out / f"scale-{backend}.json"
