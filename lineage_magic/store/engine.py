@@ -80,7 +80,6 @@ class Store:
         from sqlalchemy.orm import sessionmaker
 
         if self._sessions is None:
-
             from . import models  # noqa: F401 - maps the classes before any query
 
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)

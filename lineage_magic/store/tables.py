@@ -294,10 +294,3 @@ def _create_triggers(_metadata: MetaData, connection: Any, tables: Any = (), **_
         for statement in triggers.create_statements(connection.dialect.name):
             connection.exec_driver_sql(statement)
 
-
-@event.listens_for(metadata, "after_drop")
-def _drop_triggers(_metadata: MetaData, connection: Any, **_: Any) -> None:
-    # Dropping a table drops its triggers; PostgreSQL's trigger function stays otherwise.
-    for statement in triggers.drop_statements(connection.dialect.name):
-        if "FUNCTION" in statement:
-            connection.exec_driver_sql(statement)
