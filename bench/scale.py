@@ -562,13 +562,13 @@ def build_backend(backend: str, scale: float, batch: int, workdir: Path, keep: b
     if backend == "sqlite":
         path = workdir / f"scale-{scale:g}.db"
         files = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
-        for file in files:
-            file.unlink(missing_ok=True)
 
-        def drop() -> None:
-            if not keep:
-                for file in files:
-                    file.unlink(missing_ok=True)
+        def remove() -> None:
+            for file in files:
+                file.unlink(missing_ok=True)
+
+        remove()  # what an earlier run left
+        drop = (lambda: None) if keep else remove
 
         url = f"sqlite:///{path}"
         before = 0

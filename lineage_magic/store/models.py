@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, and_, event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, column_property, foreign, relationship
 
-from ..ids import node_id
-from ..ids import new_id, utcnow  # noqa: F401 - callers take ids from the store too
+from ..ids import new_id, node_id, utcnow  # noqa: F401 - callers take new_id and utcnow from here too
 from . import tables
 from .tables import cell_files, cell_links, run_inputs, run_outputs
 

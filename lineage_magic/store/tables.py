@@ -175,7 +175,6 @@ nodes = Table(
 )
 
 
-
 def cell_nodes(cell_id: Any, of: Any = None) -> ColumnElement[bool]:
     """The nodes of a cell (an id or a column), found through the primary key.
 

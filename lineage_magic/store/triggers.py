@@ -23,6 +23,8 @@ them again: dropping a table drops its triggers.
 
 from __future__ import annotations
 
+from ..ids import FIRST_NODE_SUFFIX, LAST_NODE_SUFFIX
+
 NAMES = ("trg_cells_delete_nodes", "trg_runs_delete_nodes")
 _PG_FUNCTION = "lineage_delete_cell_nodes"
 
@@ -32,8 +34,8 @@ def create_statements(dialect: str) -> list[str]:
     if dialect == "sqlite":
         return [
             "CREATE TRIGGER trg_cells_delete_nodes AFTER DELETE ON cells BEGIN "
-            "DELETE FROM nodes WHERE id >= old.id || '0000' AND id <= old.id || 'zzzz' "
-            "AND cell_id = old.id; END"
+            f"DELETE FROM nodes WHERE id >= old.id || '{FIRST_NODE_SUFFIX}' "
+            f"AND id <= old.id || '{LAST_NODE_SUFFIX}' AND cell_id = old.id; END"
         ]
     if dialect == "postgresql":
         return [

@@ -627,8 +627,11 @@ def like_pattern(text: str) -> str:
 def run_statuses(store: Store) -> tuple[str, ...]:
     """The distinct statuses recorded for runs, sorted."""
     with store.session(read=True) as session:
-        found = session.scalars(select(Run.status).where(Run.status.is_not(None)).distinct())
-        return tuple(sorted(found))
+        return _statuses(session)
+
+
+def _statuses(session: Session) -> tuple[str, ...]:
+    return tuple(sorted(session.scalars(select(Run.status).where(Run.status.is_not(None)).distinct())))
 
 
 def _run_search(dialect: str, pattern: str) -> Any:
@@ -690,8 +693,6 @@ def list_runs(store: Store, *, search: str = "", status: str | None = None,
             if r[3] is not None and r[4] is not None:
                 duration = round((r[4] - r[3]).total_seconds(), 3)
             rows.append(RunRow(r[0], r[1], r[2], _when(r[3]), duration, r[5], int(r[6]), r[7]))
-        statuses = tuple(sorted(session.scalars(
-            select(Run.status).where(Run.status.is_not(None)).distinct()
-        )))
+        statuses = _statuses(session)
     return RunsPage(tuple(rows), int(total), max(0, offset), max(1, limit), search, status,
                     statuses)
