@@ -22,7 +22,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-from IPython.core.interactiveshell import InteractiveShell
-
 import lineage_magic as lm
 from lineage_magic.recorder import find_recorder
 

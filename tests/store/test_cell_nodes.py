@@ -22,7 +22,8 @@ from lineage_magic.store.models import Cell, DefinitionNode, Run
 from lineage_magic.views.data import load_record
 from lineage_magic.views.lineage import has_variable, lineage_graph
 
-from test_writes import RUN, _batch, open_store, store  # noqa: F401 - the fixture
+from started import RUN, open_store
+from test_writes import _batch
 
 FIRST, SECOND = "a" * 16, "b" * 16
 # Ids that sort right beside FIRST's nodes: a range that were one character
@@ -44,7 +45,7 @@ def _record(store: Store) -> Store:
 
 
 @pytest.fixture
-def recorded(store: Store) -> Store:  # noqa: F811
+def recorded(store: Store) -> Store:
     return _record(store)
 
 

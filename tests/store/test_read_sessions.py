@@ -11,10 +11,10 @@ from sqlalchemy.exc import InvalidRequestError
 
 from lineage_magic.store.engine import Store
 from lineage_magic.store.models import Run, Transform
-from test_writes import RUN, store  # noqa: F401 - the fixture
+from started import RUN
 
 
-def test_a_read_session_reads_and_refuses_to_write(store: Store) -> None:  # noqa: F811
+def test_a_read_session_reads_and_refuses_to_write(store: Store) -> None:
     with store.session(read=True) as session:
         assert session.get(Run, RUN).status == "running"
         session.add(Transform(name="not stored"))
@@ -25,7 +25,7 @@ def test_a_read_session_reads_and_refuses_to_write(store: Store) -> None:  # noq
         assert session.scalars(select(Transform.name)).all() == ["nb.ipynb"]
 
 
-def test_on_postgresql_a_read_session_holds_no_transaction_between_statements(store: Store) -> None:  # noqa: F811
+def test_on_postgresql_a_read_session_holds_no_transaction_between_statements(store: Store) -> None:
     if store.dialect != "postgresql":
         assert store.read_engine is store.engine
         return
@@ -54,7 +54,7 @@ def writer_statements(store: Store) -> Iterator[list[str]]:
         event.remove(store.engine, "before_cursor_execute", record)
 
 
-def test_a_reads_apart_session_reads_beside_its_transaction_until_it_writes(store: Store) -> None:  # noqa: F811
+def test_a_reads_apart_session_reads_beside_its_transaction_until_it_writes(store: Store) -> None:
     apart = store.dialect == "postgresql"  # elsewhere the read engine is the store's engine
     with writer_statements(store) as sent, store.session(reads_apart=True) as session:
         run = session.get(Run, RUN)
@@ -81,7 +81,7 @@ def test_a_reads_apart_session_reads_beside_its_transaction_until_it_writes(stor
         assert sorted(session.scalars(select(Transform.name))) == ["nb.ipynb", "second.ipynb"]
 
 
-def test_a_reads_apart_session_locks_rows_in_its_transaction(store: Store) -> None:  # noqa: F811
+def test_a_reads_apart_session_locks_rows_in_its_transaction(store: Store) -> None:
     with store.session(reads_apart=True) as session:
         session.scalars(select(Run.id).where(Run.id == RUN).with_for_update()).one()
         raw = session.connection().connection.dbapi_connection

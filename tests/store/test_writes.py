@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,33 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from lineage_magic.ids import node_id
 from lineage_magic.store import tables, writes
 from lineage_magic.store.engine import Store
+from started import RUN, START
 
-RUN = "r" * 20
-START = datetime(2025, 3, 1, 8, 30, 15, 123456, tzinfo=timezone.utc)
 CODE = "df = load('data.csv')\nprint(df)"
 SOURCE = hashlib.sha256(CODE.encode()).hexdigest()
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with open_store(db_url) as opened:
-        yield opened
-
-
-@contextmanager
-def open_store(url: str) -> Iterator[Store]:
-    """A store at ``url`` with the run ``RUN`` started."""
-    opened = Store(url)
-    with opened.engine.begin() as conn:
-        writes.start_run(conn, writes.RunStart(
-            id=RUN, handle="me", transform_name="nb.ipynb", transform_path="/nb.ipynb",
-            transform_title=None, transform_type="notebook", started_at=START,
-            python_version="3.11", host="test-host", pid=1,
-        ))
-    try:
-        yield opened
-    finally:
-        opened.dispose()
 
 
 def _cell(cid: str, seq: int, **extra: Any) -> dict[str, Any]:
