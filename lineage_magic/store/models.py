@@ -165,7 +165,7 @@ class Cell(Base):
     # Read-only: a cell's nodes are a range of their primary key (see
     # ``tables.cell_nodes``); a node joins a cell through ``Node.cell``.
     nodes: Mapped[list[Node]] = relationship(
-        primaryjoin=lambda: and_(foreign(Node.cell_id) == Cell.id, tables.cell_nodes(Cell.id, of=Node)),
+        primaryjoin=lambda: tables.cell_nodes(Cell.id, of=Node, relationship=True),
         viewonly=True, order_by="Node.position",
     )
     parents: Mapped[list[Cell]] = relationship(

@@ -175,7 +175,7 @@ nodes = Table(
 )
 
 
-def cell_nodes(cell_id: Any, of: Any = None) -> ColumnElement[bool]:
+def cell_nodes(cell_id: Any, of: Any = None, *, relationship: bool = False) -> ColumnElement[bool]:
     """The nodes of a cell (an id or a column), found through the primary key.
 
     A node's id is its cell's id and its position (``ids.node_id``), so a
@@ -183,11 +183,17 @@ def cell_nodes(cell_id: Any, of: Any = None) -> ColumnElement[bool]:
     range. The equality keeps the result exact under a collation that does
     not sort ids bytewise, and is what the servers find them by (with
     ``ix_nodes_cell_id``). ``of`` is an alias of ``nodes`` (Core or ORM) to
-    use instead of the table.
+    use instead of the table; ``relationship``: the join of an ORM
+    relationship, whose node column refers to the cell (``orm.foreign``).
     """
     columns = nodes.c if of is None else getattr(of, "c", of)  # a Core alias, or an ORM one
+    refers = columns.cell_id
+    if relationship:
+        from sqlalchemy.orm import foreign
+
+        refers = foreign(refers)
     return and_(columns.id >= cell_id + FIRST_NODE_SUFFIX, columns.id <= cell_id + LAST_NODE_SUFFIX,
-                columns.cell_id == cell_id)
+                refers == cell_id)
 
 
 edges = Table(

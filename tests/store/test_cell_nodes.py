@@ -68,6 +68,8 @@ def test_a_cells_nodes_are_exactly_the_nodes_with_its_id(recorded: Store) -> Non
         cell = session.get(Cell, SECOND)
         assert [(n.position, n.kind) for n in cell.nodes] == [(0, "lookup"), (1, "call"), (2, "mutation")]
         assert cell.nodes[0].cell.id == SECOND
+    # Cell.nodes joins through the key range and one cell-id equality.
+    assert str(Cell.nodes.property.primaryjoin).count("nodes.cell_id = cells.id") == 1
     with LineageDB(store=recorded) as db:
         in_run = [n.id for n in db.get_nodes_for_run(RUN)]
     assert in_run[:5] == [
