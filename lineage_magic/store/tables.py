@@ -296,6 +296,4 @@ libraries = Table(
 def _create_triggers(_metadata: MetaData, connection: Any, tables: Any = (), **_: Any) -> None:
     # A new database gets the triggers that delete a cell's nodes with it (``triggers``).
     if any(t.name == "cells" for t in tables):
-        for statement in triggers.create_statements(connection.dialect.name):
-            connection.exec_driver_sql(statement)
-
+        triggers.create(connection)

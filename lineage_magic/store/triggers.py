@@ -23,6 +23,8 @@ them again: dropping a table drops its triggers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..ids import FIRST_NODE_SUFFIX, LAST_NODE_SUFFIX
 
 NAMES = ("trg_cells_delete_nodes", "trg_runs_delete_nodes")
@@ -63,3 +65,15 @@ def drop_statements(dialect: str) -> list[str]:
         return ["DROP TRIGGER IF EXISTS trg_cells_delete_nodes ON cells",
                 f"DROP FUNCTION IF EXISTS {_PG_FUNCTION}()"]
     return [f"DROP TRIGGER IF EXISTS {name}" for name in NAMES]
+
+
+def create(connection: Any) -> None:
+    """Create the triggers on this connection's database."""
+    for statement in create_statements(connection.dialect.name):
+        connection.exec_driver_sql(statement)
+
+
+def drop(connection: Any) -> None:
+    """Drop them again."""
+    for statement in drop_statements(connection.dialect.name):
+        connection.exec_driver_sql(statement)

@@ -22,13 +22,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
     op.execute("DELETE FROM nodes WHERE NOT EXISTS (SELECT 1 FROM cells WHERE cells.id = nodes.cell_id)")
-    for statement in triggers.create_statements(bind.dialect.name):
-        bind.exec_driver_sql(statement)
+    triggers.create(op.get_bind())
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    for statement in triggers.drop_statements(bind.dialect.name):
-        bind.exec_driver_sql(statement)
+    triggers.drop(op.get_bind())
