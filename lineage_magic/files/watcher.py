@@ -227,7 +227,14 @@ def hook_errors() -> int:
 
 @dataclass
 class Segment:
-    """The paths a cell opened while in one working directory (None: unknown, fchdir)."""
+    """The paths a cell opened while in one working directory.
+
+    ``cwd`` None: the directory the process is in when the segment ends. A
+    cell's first segment starts that way, so that a cell does not pay for
+    ``os.getcwd`` (a system call, which hands the GIL to the kernel's other
+    threads) unless it changes directory or opens a file; so does the segment
+    after an ``os.fchdir``, whose target is a descriptor.
+    """
 
     cwd: str | None
     reads: set[Any] = field(default_factory=set)
@@ -422,7 +429,10 @@ class FileWatcher:
         if self._closed:
             return
         self._barrier()
-        self._stack.append(_CellFrame(key, [Segment(_cwd())]))
+        if self._stack and self._stack[-1].segments[-1].cwd is None:
+            # A cell run from a cell: the outer one's opens so far were made here.
+            self._stack[-1].segments[-1].cwd = _cwd()
+        self._stack.append(_CellFrame(key, [Segment(None)]))
         with _lock:
             if self not in _dispatch.watchers:
                 _dispatch.watchers = (*_dispatch.watchers, self)
@@ -453,6 +463,9 @@ class FileWatcher:
             return None
         frame = self._stack[index]
         del self._stack[index:]
+        if self._stack:
+            # The outer cell goes on, perhaps in the directory the inner one moved to.
+            self._stack[-1].segments.append(Segment(None))
         with _lock:
             _publish()
         # Copies: a thread of the cell may still be adding to the live sets.
@@ -491,12 +504,15 @@ class FileWatcher:
         elif event == "os.rename":
             segment.writes.add(_path_text(args[1]))
         elif event == "os.chdir":
+            # Raised before the change: the directory the segment ends in is still current.
+            if segment.cwd is None:
+                segment.cwd = _cwd()
             target = _path_text(args[0])
             cwd = segment.cwd
             if target is not None and cwd is not None:
                 new_cwd: str | None = os.path.normpath(os.path.join(cwd, target))
             else:
-                new_cwd = None  # fchdir: resolved against the cwd at the end of the cell
+                new_cwd = None  # fchdir: read when this new segment ends
             self._stack[-1].segments.append(Segment(new_cwd))
             with _lock:
                 _publish()

@@ -68,6 +68,39 @@ def test_os_open_flags_and_relative_paths_after_chdir(fshell) -> None:  # noqa: 
     assert set(found) == {("raw.bin", "write"), (os.path.join("sub", "inner.txt"), "write")}
 
 
+def test_relative_paths_after_fchdir_resolve_in_its_directory(fshell) -> None:  # noqa: ANN001
+    (fshell.workdir / "sub").mkdir()
+    fshell.run(
+        "import os\n"
+        "fd = os.open('sub', os.O_RDONLY)\n"
+        "os.fchdir(fd); os.close(fd)\n"
+        "open('in_sub.txt', 'w').close()\n"
+        "os.chdir('..')\n"
+        "open('at_top.txt', 'w').close()\n"
+    )
+    found = fshell.files()
+    assert set(found) == {(os.path.join("sub", "in_sub.txt"), "write"), ("at_top.txt", "write")}
+
+
+def test_a_cell_run_from_a_cell_keeps_each_open_in_its_directory(fshell) -> None:  # noqa: ANN001
+    (fshell.workdir / "sub").mkdir()
+    fshell.run(
+        "open('before.txt', 'w').close()\n"
+        "get_ipython().run_cell(\"import os; os.chdir('sub'); open('inner.txt', 'w').close()\", store_history=True)\n"
+        "open('after.txt', 'w').close()\n"
+        "os.chdir('..')\n"
+    )
+    found = fshell.files()
+    assert set(found) == {
+        ("before.txt", "write"),
+        (os.path.join("sub", "inner.txt"), "write"),
+        (os.path.join("sub", "after.txt"), "write"),
+    }
+    depth = {c.id: c.depth for c in fshell.cells()}
+    writer = lambda name: fshell.history(name)[0].written_by[0].cell_id  # noqa: E731
+    assert (depth[writer("before.txt")], depth[writer("sub/inner.txt")], depth[writer("sub/after.txt")]) == (0, 1, 0)
+
+
 def test_new_content_is_a_new_version_and_old_content_reuses_its_version(fshell) -> None:  # noqa: ANN001
     fshell.run("with open('v.txt', 'w') as f: f.write('one')")
     fshell.run("with open('v.txt', 'w') as f: f.write('two')")
