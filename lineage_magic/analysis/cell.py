@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import functools
 import logging
 import re
 import shlex
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -101,6 +101,7 @@ _IDENT = re.compile(r"[^\W\d]\w*")
 #: Sources longer than this are not parsed: the cell is reported opaque instead.
 MAX_SOURCE_CHARS = 2_000_000
 _CACHE_SOURCE_CHARS = 100_000
+_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -1482,32 +1483,45 @@ _EXPR: dict[type, Callable[[_CellWalker, ast.AST, _Local], None]] = {
 # --------------------------------------------------------------------------- entry point
 
 
-def _analyze(source: str) -> CellAnalysis:
+def _analyze(source: str, tree: ast.Module | None) -> CellAnalysis:
     if len(source) > MAX_SOURCE_CHARS:
         return _failed(f"source too large to analyse ({len(source)} characters)")
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as err:
-        return _failed(f"{type(err).__name__}: {err}")
+    if tree is None:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as err:
+            return _failed(f"{type(err).__name__}: {err}")
     try:
         return _CellWalker().run(tree)
     except RecursionError:
         return _failed("RecursionError: the code is nested too deeply to analyse")
 
 
-@functools.lru_cache(maxsize=1024)
-def _analyze_cached(source: str) -> CellAnalysis:
-    return _analyze(source)
+# Analyses of recent sources, oldest first: a cell run again is not analysed again.
+_cache: dict[str, CellAnalysis] = {}
+_cache_lock = threading.Lock()
 
 
-def analyze_cell(source: str) -> CellAnalysis:
-    """Analyse one cell's (IPython-transformed) source; never raises."""
+def analyze_cell(source: str, tree: ast.Module | None = None) -> CellAnalysis:
+    """Analyse one cell's (IPython-transformed) source; never raises.
+
+    ``tree``: ``source`` already parsed (IPython's own parse of the cell), so
+    that it is not parsed twice. It is only read, never changed.
+    """
     if not isinstance(source, str):
         return _failed(f"TypeError: source must be str, not {type(source).__name__}")
     try:
-        if len(source) <= _CACHE_SOURCE_CHARS:
-            return _analyze_cached(source)
-        return _analyze(source)
+        if len(source) > _CACHE_SOURCE_CHARS:
+            return _analyze(source, tree)
+        with _cache_lock:
+            found = _cache.pop(source, None)
+        if found is None:
+            found = _analyze(source, tree)
+        with _cache_lock:
+            _cache[source] = found  # the most recent last
+            if len(_cache) > _CACHE_SIZE:
+                del _cache[next(iter(_cache))]
+        return found
     except Exception as err:  # the recorder must never break a cell: report, don't raise
         logger.warning("lineage analysis failed: %s: %s", type(err).__name__, err, exc_info=True)
         return _failed(f"{type(err).__name__}: {err}")

@@ -34,6 +34,7 @@ from . import capture
 from .items import CellItem, FinishRun, StartRun
 from .libraries import reported_version
 from .notebook import notebook_path, transform_name
+from .parse_tap import ParseTap
 from .staleness import Staleness
 from .process_writer import ProcessWriter
 from .writer import BackgroundWriter
@@ -100,6 +101,7 @@ class LineageMagic(Configurable):
         self.store_url: str | None = None
         self.writer: BackgroundWriter | ProcessWriter | None = None
         self.tracker = DependencyTracker()
+        self.parse_tap = ParseTap(shell)
         self.paused = not self.enabled
         self.hook_failures = 0
         self.disabled_reason: str | None = None
@@ -153,6 +155,7 @@ class LineageMagic(Configurable):
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
             self.shell.events.register(event, callback)
             self._hooks.append((event, callback))
+        self.parse_tap.install()
         if not self.quiet:
             print(f"lineage_magic: recording run {self.run_id} into {self.store_url}")
 
@@ -191,6 +194,7 @@ class LineageMagic(Configurable):
             except ValueError:
                 log.debug("hook %s was already unregistered", event)
         self._hooks.clear()
+        self.parse_tap.remove()
         publisher = getattr(self.shell, "display_pub", None)
         if hasattr(publisher, "unregister_hook"):
             publisher.unregister_hook(self._on_display)
@@ -371,7 +375,7 @@ class LineageMagic(Configurable):
                 transformed = frame.raw
         if len(transformed) > MAX_ANALYZED_SOURCE:
             return analyze_cell("\x00")  # unparseable on purpose: recorded as opaque, no nodes
-        return analyze_cell(transformed)
+        return analyze_cell(transformed, self.parse_tap.take(transformed))
 
     def _node_rows(self, cell_key: str, analysis: CellAnalysis, runtime_defined: list[str]) -> tuple[list[list[Any]], list[str]]:
         """The cell's nodes as ``NODE_FIELDS`` lists, in position order, and its imported modules."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import sys
 import textwrap
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -405,11 +405,9 @@ def test_deep_but_valid_nesting_reports_instead_of_raising() -> None:
     assert a.ok or a.error
 
 
-def test_ten_megabyte_source() -> None:
-    start = time.perf_counter()
+def test_ten_megabyte_source_is_not_parsed() -> None:
     a = analyze_cell("x = 1\n" * (10 * 1024 * 1024 // 6))
     assert not a.ok and a.opaque and "too large" in (a.error or "")
-    assert time.perf_counter() - start < 1
 
 
 def test_large_valid_source_is_analysed() -> None:
@@ -429,17 +427,14 @@ def test_parse_failure_shape() -> None:
     assert "SyntaxError" in (a.error or "")
 
 
-def test_cached_and_fast() -> None:
+def test_cached_and_a_given_tree_is_used_as_it_is() -> None:
     source = "y = f(x)\nlst.append(y)\nz = [v * 2 for v in lst]"
     first = analyze_cell(source)
     assert analyze_cell(source) is first
-    from lineage_magic.analysis.cell import _analyze
-
-    start = time.perf_counter()
-    for _ in range(200):
-        _analyze(source)
-    per_cell = (time.perf_counter() - start) / 200
-    assert per_cell < 0.002  # parse included; the walk itself is a small fraction
+    # The caller's parse of the source (IPython's) is walked, not parsed again.
+    given = analyze_cell("a = b  # not parsed", ast.parse("a = c"))
+    assert [(n.kind, n.name) for n in given.nodes] == [("lookup", "c"), ("definition", "a")]
+    assert analyze_cell("a = b  # not parsed") is given
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import lineage_magic as lm
 from lineage_magic.recorder import find_recorder
 
@@ -120,6 +122,48 @@ def test_syntax_error_and_ipython_syntax_still_recorded(ipshell) -> None:  # noq
     assert cells[0].error_type == "SyntaxError"
 
 
+def _recorded_nodes(ipshell, source: str) -> list[tuple[str, str]]:  # noqa: ANN001
+    cell = ipshell.cell_for(source)
+    return [(n.kind, n.name) for n in lm.select(lm.Node, cell_id=cell.id).order_by(lm.Node.position).all()]
+
+
+def test_the_cell_is_analysed_from_ipythons_own_parse(ipshell) -> None:  # noqa: ANN001
+    shell = ipshell.shell
+    assert "ast_parse" in vars(shell.compile)
+    flags = shell.compile.flags
+    try:
+        # Only IPython's parse, which keeps the cell's __future__ flags, accepts this.
+        ipshell.run("from __future__ import barry_as_FLUFL")
+        ipshell.run("differs = 1 <> 2")
+    finally:
+        shell.compile.flags = flags
+    assert _recorded_nodes(ipshell, "differs = 1 <> 2") == [("definition", "differs")]
+
+
+def test_what_ipython_adds_to_or_changes_in_its_tree_is_not_recorded(ipshell) -> None:  # noqa: ANN001
+    shell = ipshell.shell
+    # This mode appends an expression statement "shown" to IPython's tree.
+    shell.ast_node_interactivity = "last_expr_or_assign"
+    try:
+        ipshell.run("shown = 41 + 1")
+    finally:
+        shell.ast_node_interactivity = "last_expr"
+    assert _recorded_nodes(ipshell, "shown = 41 + 1") == [("definition", "shown")]
+
+    class Rename(ast.NodeTransformer):  # edits the tree in place, as transformers do
+        def visit_Name(self, node: ast.Name) -> ast.Name:
+            node.id = {"source_name": "renamed"}.get(node.id, node.id)
+            return node
+
+    shell.ast_transformers.append(Rename())
+    try:
+        ipshell.run("source_name = 1")
+    finally:
+        shell.ast_transformers.pop()
+    assert "renamed" in shell.user_ns
+    assert _recorded_nodes(ipshell, "source_name = 1") == [("definition", "source_name")]
+
+
 def test_unload_removes_hooks_and_magics_and_prints_nothing(ipshell, capsys) -> None:  # noqa: ANN001
     shell = ipshell.shell
     recorder = ipshell.recorder
@@ -130,6 +174,7 @@ def test_unload_removes_hooks_and_magics_and_prints_nothing(ipshell, capsys) -> 
     assert find_recorder(shell) is None
     assert "lineage" not in shell.magics_manager.magics["line"]
     assert recorder.post_run_cell not in shell.events.callbacks["post_run_cell"]
+    assert "ast_parse" not in vars(shell.compile)  # IPython's own parse again
     run = lm.select(lm.Run, id=run_id).one()
     assert run.status == "finished" and run.finished_at is not None
     count = len(lm.select(lm.Cell, run_id=run_id).all())
