@@ -289,9 +289,9 @@ def default_ignore_rules(store_paths: Iterable[str | os.PathLike[str]] = (),
     here = os.path.abspath(cwd) + os.sep if cwd else None
     broad: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     narrow: list[str] = []
-    for name in ("stdlib", "platstdlib", "purelib", "platlib", "include", "platinclude"):
-        with contextlib.suppress(KeyError):
-            narrow.append(sysconfig.get_paths()[name])
+    paths = sysconfig.get_paths()
+    narrow.extend(paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib", "include", "platinclude")
+                  if name in paths)
     with contextlib.suppress(AttributeError):
         narrow.extend(site.getsitepackages())
     with contextlib.suppress(AttributeError):
