@@ -50,12 +50,11 @@ def make_notebook(path: Path, cells: int) -> Path:
     return path
 
 
-def plain(path: Path) -> float:
-    """Seconds to execute the notebook with nbclient in a fresh kernel, no extension."""
+def plain(path: Path, client: type[NotebookClient] = NotebookClient) -> float:
+    """Seconds to execute the notebook in a fresh kernel, no extension (nbclient's own client by default)."""
     nb = nbformat.read(str(path), as_version=4)
     t0 = time.perf_counter()
-    NotebookClient(nb, kernel_name="python3", timeout=600,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    client(nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
     return time.perf_counter() - t0
 
 
@@ -63,11 +62,7 @@ def unrecorded(path: Path) -> float:
     """Seconds to execute the notebook with replay's client (no extension, nothing recorded)."""
     from lineage_magic.replay._client import LineageClient
 
-    nb = nbformat.read(str(path), as_version=4)
-    t0 = time.perf_counter()
-    LineageClient(nb, kernel_name="python3", timeout=600,
-                  resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.perf_counter() - t0
+    return plain(path, LineageClient)
 
 
 def replayed(run_id: str) -> tuple[float, bool]:
