@@ -35,6 +35,7 @@ class ParseTap:
             return
 
         def ast_parse(source: Any, *args: Any, **kwargs: Any) -> Any:
+            self._last = None  # a parse that raises leaves no tree behind
             tree = original(source, *args, **kwargs)
             if self._wrapper is ast_parse and type(tree) is ast.Module and isinstance(source, str):
                 self._last = (source, list(tree.body))
