@@ -34,7 +34,7 @@ from lineage_magic import context
 from lineage_magic.replay._client import LineageClient
 from lineage_magic.replay.replay import kernel_arguments
 
-from replay import make_notebook
+from replay import StallCounter, make_notebook
 
 RESULTS = Path(__file__).with_name("results") / "replay_timeline.json"
 PHASES = {
@@ -94,9 +94,13 @@ def main() -> None:
         execute(nb, store, record=False)  # warm the OS caches
         bare: list[dict[str, float]] = []
         recorded: list[dict[str, float]] = []
+        stalls = StallCounter()  # kernels that ignored the shutdown request (see bench/replay.py)
+        stalled = {False: 0, True: 0}
         for k in range(opts.repeat):  # alternating, each side first in half of the rounds
             for record in ((False, True) if k % 2 == 0 else (True, False)):
+                before = stalls.count
                 (recorded if record else bare).append(execute(nb, store, record=record))
+                stalled[record] += stalls.count - before
         store.dispose()
     rows = {}
     for phase in PHASES:
@@ -109,6 +113,7 @@ def main() -> None:
     RESULTS.write_text(json.dumps({
         "cells": opts.cells, "repeat": opts.repeat, "phases": rows, "meaning": PHASES,
         "bare_s": bare, "recording_s": recorded,
+        "stalled_kernels": {"bare": stalled[False], "recording": stalled[True]} if stalls.active else None,
         "python": platform.python_version(), "lineage_magic": lineage_magic.__version__,
     }, indent=2) + "\n")
     print(f"{opts.cells}-cell notebook, replay's client, {opts.repeat} rounds "
@@ -116,6 +121,9 @@ def main() -> None:
     print(f"{'phase':18}{'bare ms':>10}{'recording':>11}{'difference':>12}")
     for phase, row in rows.items():
         print(f"{phase:18}{row['bare_ms']:>10.1f}{row['recording_ms']:>11.1f}{row['difference_ms']:>+12.1f}")
+    if stalls.active:
+        print(f"kernels terminated after ignoring the shutdown request: bare {stalled[False]}, "
+              f"recording {stalled[True]}")
     print(f"written to {RESULTS}")
 
 
