@@ -27,15 +27,13 @@ Node conventions (the contract with :mod:`lineage_magic.analysis.deps`):
 from __future__ import annotations
 
 import ast
-import dataclasses
 import logging
 import re
 import shlex
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = [
     "NodeKind",
@@ -104,8 +102,7 @@ _CACHE_SOURCE_CHARS = 100_000
 _CACHE_SIZE = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class NodeInfo:
+class NodeInfo(NamedTuple):
     """One lineage-relevant fact about a cell: an import, binding, read, change or call."""
 
     kind: str
@@ -121,8 +118,7 @@ class NodeInfo:
     deleted: bool = False
 
 
-@dataclass(frozen=True)
-class FunctionFacts:
+class FunctionFacts(NamedTuple):
     """What calling a user function (or instantiating a user class) reads and changes."""
 
     reads_globals: frozenset[str] = frozenset()
@@ -139,8 +135,7 @@ class FunctionFacts:
 _NO_FUNCTIONS: Mapping[str, FunctionFacts] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class CellAnalysis:
+class CellAnalysis(NamedTuple):
     """The static analysis of one cell's source.
 
     ``functions`` maps each user function or class whose last top-level binding in
@@ -155,7 +150,7 @@ class CellAnalysis:
     error: str | None
     stmt_lines: tuple[tuple[int, int], ...]
     opaque: bool
-    functions: Mapping[str, FunctionFacts] = field(default_factory=lambda: _NO_FUNCTIONS)
+    functions: Mapping[str, FunctionFacts] = _NO_FUNCTIONS
     files_written: tuple[str, ...] = ()
     files_read: tuple[str, ...] = ()
     defines: frozenset[str] = frozenset()
@@ -773,8 +768,7 @@ class FactsClosure:
             writes |= f.writes_globals
             mglobals |= f.mutates_globals
             mglobals |= self._matched_globals(k)
-        result = dataclasses.replace(
-            facts,
+        result = facts._replace(
             reads_globals=frozenset(reads),
             writes_globals=frozenset(writes),
             mutates_globals=frozenset(mglobals - writes),
@@ -1424,8 +1418,7 @@ def _method_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, facts: FunctionF
     """Facts of a method as called on an instance: static methods get no ``self`` slot."""
     for dec in node.decorator_list:
         if type(dec) is ast.Name and dec.id == "staticmethod":
-            return dataclasses.replace(
-                facts,
+            return facts._replace(
                 params=("",) + facts.params,
                 mutates_params=frozenset(k + 1 if isinstance(k, int) else k for k in facts.mutates_params),
             )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lineage_magic.analysis.cell import CellAnalysis, FactsClosure, FunctionFacts, NodeInfo, positions_match
 
@@ -33,16 +33,14 @@ _MODULE_STATE_CALLS = frozenset({"seed", "manual_seed", "use", "update", "clear"
 _METHOD_CALL = re.compile(r"([^\W\d]\w*)(?:\.[^\W\d]\w*)*\.([^\W\d]\w*)")
 
 
-@dataclass(frozen=True, slots=True)
-class EdgeInfo:
+class EdgeInfo(NamedTuple):
     """A dependency of node ``target`` of this cell on an upstream ``(cell_key, node_index)``."""
 
     source: NodeRef
     target: int
 
 
-@dataclass(frozen=True)
-class CellDeps:
+class CellDeps(NamedTuple):
     """What one cell execution depended on and which names it wrote."""
 
     parents: tuple[Hashable, ...]

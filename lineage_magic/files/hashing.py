@@ -12,13 +12,12 @@ import hashlib
 import os
 import stat
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 from .watcher import MAX_HASH_BYTES, quiet
 
-@dataclass(frozen=True, slots=True)
-class FileAccess:
+class FileAccess(NamedTuple):
     """One file a cell used: how, and its content after the cell."""
 
     path: str
@@ -34,8 +33,7 @@ RACY_S = 2.0
 MAX_CACHED = 200_000
 
 
-@dataclass(frozen=True, slots=True)
-class FileState:
+class FileState(NamedTuple):
     """A regular file's content hash (None above the size cap), size and mtime."""
 
     path: str

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import reprlib
 import types
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_REPR = 200
 MAX_OUTPUT_TEXT = 2000
@@ -30,8 +29,7 @@ _CHEAP_REPR = (int, float, complex, bool, str, bytes, type(None), list, tuple, d
 _SIZED = (str, bytes, bytearray, list, tuple, dict, set, frozenset, range)
 
 
-@dataclass(frozen=True, slots=True)
-class ValueSummary:
+class ValueSummary(NamedTuple):
     """Type, short repr and size of a value, as stored on a node."""
 
     type: str

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..analysis import CellAnalysis, CellDeps, DependencyTracker
 
 NodeRef = tuple[Hashable, int]
 
 
-@dataclass(frozen=True)
-class StaleCell:
+class StaleCell(NamedTuple):
     """A cell whose inputs changed after it ran: name -> the cell that changed it."""
 
     cell_id: str
