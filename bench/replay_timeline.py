@@ -11,6 +11,11 @@ apart. The first five cells are left out of the per-cell phases (imports,
 warm-up). Each figure is the median over rounds of (recording - bare) for the
 same round, in milliseconds.
 
+CPU time, which the VM's drift moves less than wall time, is counted too:
+the kernel's (``bench/_kernel_clock.py``, run in both kernels: up to the first
+cell, the cells, each thread, and the recorder's two hooks), and the
+launcher's own (nbclient, and the writer it serves to a recording kernel).
+
 Prints a table and writes bench/results/replay_timeline.json.
 """
 
@@ -20,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -37,6 +43,7 @@ from lineage_magic.replay.replay import kernel_arguments
 from replay import StallCounter, make_notebook
 
 RESULTS = Path(__file__).with_name("results") / "replay_timeline.json"
+CLOCK = Path(__file__).with_name("_kernel_clock.py")
 PHASES = {
     "kernel handlers": "execute_input to execute_reply, summed over the cells",
     "after the reply": "execute_reply to the idle status, summed",
@@ -44,6 +51,15 @@ PHASES = {
     "kernel start": "client start to the first cell's busy status",
     "kernel exit": "last idle status to the client's end (records written)",
     "wall": "the whole execution",
+}
+CPU = {
+    "kernel CPU to 1st cell": "the kernel process, from its start to the first cell (imports, extension)",
+    "kernel CPU, cells": "the kernel process, first cell to last",
+    "kernel main thread": "the kernel's main thread, start to exit",
+    "kernel other threads": "every other thread of the kernel (IOPub, shell channel, the recorder's)",
+    "launcher CPU": "this process: nbclient, and the writer it serves to a recording kernel",
+    "hooks pre_run_cell": "the recorder's pre_run_cell, summed over the cells",
+    "hooks post_run_cell": "the recorder's post_run_cell, summed over the cells",
 }
 SKIPPED_CELLS = 5
 
@@ -58,13 +74,20 @@ def execute(nb: Any, store: Any, *, record: bool) -> dict[str, float]:
     env = dict(os.environ)
     if record:
         args, env = kernel_arguments(store, notebook_path=None, run_name=f"timeline-{time.time_ns()}")
+    clock = Path(tempfile.mkstemp(prefix="lineage-clock-", suffix=".jsonl")[1])
+    args = [*args, f"--IPKernelApp.exec_files={[str(CLOCK)]!r}"]
+    env["LINEAGE_BENCH_CLOCK"] = str(clock)
     copy = nbformat.from_dict(nb)
+    launcher_cpu = _cpu_seconds()
     started = time.time()
     client = LineageClient(copy, kernel_name="python3", timeout=600, extra_arguments=args, serve_writer=record)
     client.execute(env=env)
     if client.writer is not None:
         client.writer.finish(60)
     ended = time.time()
+    launcher_cpu = _cpu_seconds() - launcher_cpu
+    kernel = json.loads(clock.read_text().splitlines()[-1])
+    clock.unlink()
     marks = [
         tuple(_stamp(cell.metadata["execution"][key]) for key in
               ("iopub.status.busy", "iopub.execute_input", "shell.execute_reply", "iopub.status.idle"))
@@ -78,7 +101,19 @@ def execute(nb: Any, store: Any, *, record: bool) -> dict[str, float]:
         "kernel start": marks[0][0] - started,
         "kernel exit": ended - marks[-1][3],
         "wall": ended - started,
+        "kernel CPU to 1st cell": kernel["first_cell"],
+        "kernel CPU, cells": kernel["last_cell"] - kernel["first_cell"],
+        "kernel main thread": kernel["threads"].get("MainThread", 0.0),
+        "kernel other threads": sum(v for k, v in kernel["threads"].items() if k != "MainThread"),
+        "launcher CPU": launcher_cpu,
+        "hooks pre_run_cell": (kernel["hooks"] or {}).get("pre_run_cell", 0.0),
+        "hooks post_run_cell": (kernel["hooks"] or {}).get("post_run_cell", 0.0),
     }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -103,7 +138,7 @@ def main() -> None:
                 stalled[record] += stalls.count - before
         store.dispose()
     rows = {}
-    for phase in PHASES:
+    for phase in [*PHASES, *CPU]:
         rows[phase] = {
             "bare_ms": round(statistics.median(r[phase] for r in bare) * 1e3, 1),
             "recording_ms": round(statistics.median(r[phase] for r in recorded) * 1e3, 1),
@@ -111,16 +146,18 @@ def main() -> None:
         }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "cells": opts.cells, "repeat": opts.repeat, "phases": rows, "meaning": PHASES,
+        "cells": opts.cells, "repeat": opts.repeat, "phases": rows, "meaning": {**PHASES, **CPU},
         "bare_s": bare, "recording_s": recorded,
         "stalled_kernels": {"bare": stalled[False], "recording": stalled[True]} if stalls.active else None,
         "python": platform.python_version(), "lineage_magic": lineage_magic.__version__,
     }, indent=2) + "\n")
     print(f"{opts.cells}-cell notebook, replay's client, {opts.repeat} rounds "
           f"(per-cell phases over cells {SKIPPED_CELLS + 1}-{opts.cells})")
-    print(f"{'phase':18}{'bare ms':>10}{'recording':>11}{'difference':>12}")
+    print(f"{'phase':24}{'bare ms':>10}{'recording':>11}{'difference':>12}")
     for phase, row in rows.items():
-        print(f"{phase:18}{row['bare_ms']:>10.1f}{row['recording_ms']:>11.1f}{row['difference_ms']:>+12.1f}")
+        if phase == next(iter(CPU)):
+            print("CPU time")
+        print(f"{phase:24}{row['bare_ms']:>10.1f}{row['recording_ms']:>11.1f}{row['difference_ms']:>+12.1f}")
     if stalls.active:
         print(f"kernels terminated after ignoring the shutdown request: bare {stalled[False]}, "
               f"recording {stalled[True]}")
