@@ -78,7 +78,8 @@ def _lineage_bench_clock() -> None:
         with open(out, "a") as fh:
             fh.write(json.dumps(record) + "\n")
 
-    # Registered after the recorder's own exit handler: atexit runs this one first.
+    # Registered after the recorder's exit handler and ipykernel's, so atexit runs
+    # this one first: the exit marks leave out the recorder's last write.
     atexit.register(dump)
 
 

@@ -126,7 +126,7 @@ def main() -> None:
         plain(path)  # warm the OS caches for both sides
         plain_times, client_times, replay_times, reproduced = [], [], [], True
         stalls = StallCounter()
-        stalled: dict[int, list[int]] = {id(plain_times): [], id(client_times): [], id(replay_times): []}
+        stalled: dict[str, list[int]] = {"plain": [], "client": [], "replay": []}
 
         def replay_side() -> float:
             nonlocal reproduced
@@ -134,13 +134,13 @@ def main() -> None:
             reproduced = reproduced and ok
             return seconds
 
-        sides = [(plain_times, lambda: plain(path)), (client_times, lambda: unrecorded(path)),
-                 (replay_times, replay_side)]
+        sides = [("plain", plain_times, lambda: plain(path)), ("client", client_times, lambda: unrecorded(path)),
+                 ("replay", replay_times, replay_side)]
         for k in range(opts.repeat):  # interleaved, so drift hits every side alike
-            for times, run in sides[k % 3:] + sides[:k % 3]:  # and each side goes first in turn
+            for name, times, run in sides[k % 3:] + sides[:k % 3]:  # and each side goes first in turn
                 seconds, stuck = stalls.during(run)
                 times.append(seconds)
-                stalled[id(times)].append(stuck)
+                stalled[name].append(stuck)
         store.dispose()
     plain_median = statistics.median(plain_times)
     client_median = statistics.median(client_times)
@@ -150,7 +150,7 @@ def main() -> None:
     # Each replay ran beside its plain run, under much the same load.
     pair_overhead = statistics.median(r / p for p, r in zip(plain_times, replay_times)) - 1.0
     min_overhead = min(replay_times) / min(plain_times) - 1.0
-    stalled_plain, stalled_client, stalled_replay = (stalled[id(t)] for t in (plain_times, client_times, replay_times))
+    stalled_plain, stalled_client, stalled_replay = stalled["plain"], stalled["client"], stalled["replay"]
     clean = [k for k in range(opts.repeat) if not (stalled_plain[k] or stalled_client[k] or stalled_replay[k])]
     clean_overhead = (statistics.median(replay_times[k] for k in clean)
                       / statistics.median(plain_times[k] for k in clean) - 1.0) if clean else None

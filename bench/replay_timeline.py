@@ -74,7 +74,9 @@ def execute(nb: Any, store: Any, *, record: bool) -> dict[str, float]:
     env = dict(os.environ)
     if record:
         args, env = kernel_arguments(store, notebook_path=None, run_name=f"timeline-{time.time_ns()}")
-    clock = Path(tempfile.mkstemp(prefix="lineage-clock-", suffix=".jsonl")[1])
+    handle, name = tempfile.mkstemp(prefix="lineage-clock-", suffix=".jsonl")
+    os.close(handle)
+    clock = Path(name)
     args = [*args, f"--IPKernelApp.exec_files={[str(CLOCK)]!r}"]
     env["LINEAGE_BENCH_CLOCK"] = str(clock)
     copy = nbformat.from_dict(nb)
