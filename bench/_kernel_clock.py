@@ -2,8 +2,7 @@
 
 IPython runs this file after loading the kernel's extensions, so a recorder
 started with ``--ext=lineage_magic`` is already attached. It notes the
-process's CPU time now, when the first cell starts and when the last one
-ends; it times the recorder's ``pre_run_cell`` and ``post_run_cell`` hooks
+process's CPU time when the first cell starts and when the last one ends; it times the recorder's ``pre_run_cell`` and ``post_run_cell`` hooks
 with the main thread's CPU clock; and at exit it appends one JSON line to
 the file named by ``LINEAGE_BENCH_CLOCK``, with each thread's CPU time read
 from ``/proc`` where there is one. In a bare kernel only the process clock
@@ -24,7 +23,7 @@ def _lineage_bench_clock() -> None:
     shell = get_ipython()
     if not out or shell is None:
         return
-    marks = {"loaded": time.process_time(), "first_cell": None, "last_cell": None}
+    marks = {"first_cell": None, "last_cell": None}
     hooks = {"pre_run_cell": 0.0, "post_run_cell": 0.0}
 
     def first(*_: object) -> None:
@@ -73,13 +72,12 @@ def _lineage_bench_clock() -> None:
         return seconds
 
     def dump() -> None:
-        record = {**marks, "exit": time.process_time(), "hooks": hooks if recorders else None,
-                  "threads": threads()}
+        record = {**marks, "hooks": hooks if recorders else None, "threads": threads()}
         with open(out, "a") as fh:
             fh.write(json.dumps(record) + "\n")
 
     # Registered after the recorder's exit handler and ipykernel's, so atexit runs
-    # this one first: the exit marks leave out the recorder's last write.
+    # this one first: the threads' times leave out the recorder's last write.
     atexit.register(dump)
 
 

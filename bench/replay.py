@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -40,6 +41,7 @@ from lineage_magic import context
 from lineage_magic.replay import replay, run_notebook
 
 RESULTS = Path(__file__).with_name("results") / "replay.json"
+T = TypeVar("T")
 
 
 class StallCounter:
@@ -63,11 +65,11 @@ class StallCounter:
 
         AsyncKernelManager._async_send_kernel_sigterm = counted  # type: ignore[method-assign]
 
-    def during(self, run: Callable[[], float]) -> tuple[float, int]:
-        """Seconds of ``run()`` and how many of its kernels stalled at shutdown."""
+    def during(self, run: Callable[[], T]) -> tuple[T, int]:
+        """What ``run()`` returns, and how many of its kernels stalled at shutdown."""
         before = self.count
-        seconds = run()
-        return seconds, self.count - before
+        result = run()
+        return result, self.count - before
 
 
 def make_notebook(path: Path, cells: int) -> Path:

@@ -135,9 +135,9 @@ def main() -> None:
         stalled = {False: 0, True: 0}
         for k in range(opts.repeat):  # alternating, each side first in half of the rounds
             for record in ((False, True) if k % 2 == 0 else (True, False)):
-                before = stalls.count
-                (recorded if record else bare).append(execute(nb, store, record=record))
-                stalled[record] += stalls.count - before
+                phases, stuck = stalls.during(lambda: execute(nb, store, record=record))
+                (recorded if record else bare).append(phases)
+                stalled[record] += stuck
         store.dispose()
     rows = {}
     for phase in [*PHASES, *CPU]:
