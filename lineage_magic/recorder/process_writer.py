@@ -49,9 +49,6 @@ from .writer import WriterStats
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("!I")
-STATE_POLL_S = 0.05
-"""How often the child looks for a change of state to report."""
-
 LINGER_S = 120.0
 """How long the writer goes on trying to write, after its kernel closed it or died."""
 
@@ -107,6 +104,7 @@ class ProcessWriter:
         self._tokens = itertools.count(1)
         self._replies: dict[int, bool] = {}  # request token -> whether all was written
         self._sending = 0
+        self._feeder_idle = False  # waiting for a first record, not lingering for more
         self._asked = 0  # flush or close requests queued: send without lingering
         self._child_pending = 0
         self._preamble: Any = None
@@ -135,9 +133,11 @@ class ProcessWriter:
                 self._local.dropped_full += 1
                 self.stats.dropped_full += 1
             self._queue.append((item, preamble))
-            if len(self._queue) == 1 or len(self._queue) >= FEED_MAX_BATCH:
-                # Only wake the feeder to start a batch or to cut it short:
-                # waking it for every cell would take the GIL from this thread.
+            if self._feeder_idle or len(self._queue) >= FEED_MAX_BATCH:
+                # Only wake a feeder that sleeps, or cut a batch short: while cells
+                # run back to back the feeder wakes on its own clock, and waking it
+                # for a cell would take the GIL from this thread as the cell ends.
+                self._feeder_idle = False
                 self._cond.notify_all()
 
     def pending(self) -> int:
@@ -202,16 +202,29 @@ class ProcessWriter:
     # -- feeder thread -----------------------------------------------------
 
     def _feed(self) -> None:
-        """Send queued items to the child in order, restarting it if it died."""
+        """Send queued items to the child in order, restarting it if it died.
+
+        Records are sent at most every ``FEED_LINGER_S``: the first record
+        after a quiet spell wakes the feeder, which lingers for more; after
+        a send it lingers again, and only goes back to sleep (to be woken by
+        the next record) when that linger brought nothing.
+        """
+        deadline = 0.0  # nothing sent yet: sleep until the first record
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
-                    self._cond.wait()
+                    remaining = deadline - time.monotonic()
+                    if remaining > 0:
+                        self._cond.wait(remaining)
+                    else:
+                        self._feeder_idle = True
+                        self._cond.wait()
+                        deadline = time.monotonic() + FEED_LINGER_S
+                self._feeder_idle = False
                 if not self._queue:
                     return
                 # Cells run back to back: send them together rather than take
                 # the GIL from the user's thread once per cell.
-                deadline = time.monotonic() + FEED_LINGER_S
                 while (not self._asked and not self._stopping and len(self._queue) < FEED_MAX_BATCH
                        and (remaining := deadline - time.monotonic()) > 0):
                     self._cond.wait(remaining)
@@ -221,6 +234,7 @@ class ProcessWriter:
                 self._sending = len(batch)
             for message in self._messages(batch):
                 self._send(message)
+            deadline = time.monotonic() + FEED_LINGER_S
             with self._cond:
                 self._sending = 0
                 self._cond.notify_all()
@@ -542,7 +556,9 @@ def serve(inbox: BinaryIO, outbox: BinaryIO, *, choose: bool = False,
 
     if choose:
         context.choose(url)
-    writer = BackgroundWriter(lambda: context.open_store(url), max_queue=max_queue, linger=WRITE_LINGER_S)
+    changed = threading.Event()  # set by the writer after each batch, and at the end
+    writer = BackgroundWriter(lambda: context.open_store(url), max_queue=max_queue, linger=WRITE_LINGER_S,
+                              on_batch=changed.set)
     out_lock = threading.Lock()
     finished = threading.Event()
 
@@ -554,8 +570,13 @@ def serve(inbox: BinaryIO, outbox: BinaryIO, *, choose: bool = False,
                 pass  # the kernel is gone; the records still get written
 
     def report_state() -> None:
+        # Woken by the writer, not by a clock: an idle kernel's writer sleeps.
         last: tuple[Any, ...] | None = None
-        while not finished.wait(STATE_POLL_S):
+        while True:
+            changed.wait()
+            changed.clear()
+            if finished.is_set():
+                return
             notice = writer.take_notice()
             stats = _stats_of(writer)
             state = (writer.degraded, stats["written"], stats["failures"], stats["rejected"], stats["recovered"])
@@ -601,6 +622,7 @@ def serve(inbox: BinaryIO, outbox: BinaryIO, *, choose: bool = False,
         ok = writer.flush(timeout)
         reply(("done", token, ok, _stats_of(writer), writer.degraded, writer.take_notice()))
     finished.set()
+    changed.set()
     with out_lock:
         outbox.close()
     if on_closed is not None:

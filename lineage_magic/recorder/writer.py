@@ -57,7 +57,11 @@ class WriterStats:
 
 
 class BackgroundWriter:
-    """Commit queued write items in batches on a daemon thread."""
+    """Commit queued write items in batches on a daemon thread.
+
+    ``on_batch`` is called on that thread after each attempt to write a
+    batch, which may have changed ``stats``, ``degraded`` or the notice.
+    """
 
     def __init__(
         self,
@@ -67,8 +71,10 @@ class BackgroundWriter:
         max_batch: int = 500,
         linger: float = 0.05,
         name: str = "lineage-writer",
+        on_batch: Callable[[], None] | None = None,
     ) -> None:
         self._store_factory = store_factory
+        self._on_batch = on_batch
         self._store: Store | None = None
         self._queue: deque[WriteItem] = deque()
         self._cond = threading.Condition()
@@ -103,7 +109,12 @@ class BackgroundWriter:
                 self._queue.popleft()
                 self.stats.dropped_full += 1
             self._queue.append(item)
-            self._cond.notify()
+            if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
+                # Wake the writer to start a batch or to end its linger at a full
+                # batch; while it lingers it takes what came when its wait ends.
+                # Waking it for every item would take the GIL from the caller's
+                # thread each time (a launcher's nbclient, a kernel's cells).
+                self._cond.notify()
 
     def pending(self) -> int:
         """Items queued or being written."""
@@ -173,6 +184,8 @@ class BackgroundWriter:
                 if not ok:
                     self._queue.extendleft(reversed(batch))
                 self._cond.notify_all()
+            if self._on_batch is not None:
+                self._on_batch()
             if ok:
                 backoff = 0.0
             else:

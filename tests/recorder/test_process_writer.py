@@ -57,6 +57,45 @@ def test_the_writer_process_ends_when_the_recorder_finishes(ipshell) -> None:  #
     ipshell.shell.run_cell("%load_ext lineage_magic")
 
 
+def _switches(tasks: str, only: set[str] | None = None) -> dict[str, int]:
+    """Context switches so far of each thread under a /proc task directory (optionally: of these ids)."""
+    counts = {}
+    for tid in os.listdir(tasks):
+        if only is not None and tid not in only:
+            continue
+        try:
+            with open(f"{tasks}/{tid}/status") as status:
+                counts[tid] = sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return counts
+
+
+def _wakeups(before: dict[str, int], after: dict[str, int]) -> int:
+    """Switches between two readings; a thread started meanwhile counts all of its own."""
+    return sum(count - before.get(tid, 0) for tid, count in after.items())
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts wakeups in /proc (Linux)")
+def test_an_idle_recorder_and_its_writer_process_sleep(ipshell) -> None:  # noqa: ANN001
+    """Between cells nothing of ours wakes up: no thread polls, in the kernel or in the writer process."""
+    import threading
+
+    ipshell.run("x = 1")
+    assert ipshell.recorder.flush(30.0)
+    child = f"/proc/{ipshell.recorder.writer._proc.pid}/task"
+    ours = {str(t.native_id) for t in threading.enumerate() if t.name.startswith("lineage-writer")}
+    assert len(ours) == 2  # the feeder and the reader of the writer's replies
+    time.sleep(0.3)  # the feeder's last linger after the flush
+    before = _switches(child), _switches("/proc/self/task", ours)
+    time.sleep(1.0)
+    after = _switches(child), _switches("/proc/self/task", ours)
+    assert len(before[1]) == 2 and len(before[0]) >= 3
+    # A thread polling every 50 ms would have woken about 20 times.
+    assert _wakeups(before[0], after[0]) <= 2, (before[0], after[0])
+    assert _wakeups(before[1], after[1]) <= 2, (before[1], after[1])
+
+
 @pytest.mark.parametrize("process", [True, False], ids=["process", "thread"])
 def test_both_writers_record_cells_artifacts_and_files(sqlite_url, tmp_path, process) -> None:  # noqa: ANN001
     from IPython.core.interactiveshell import InteractiveShell
