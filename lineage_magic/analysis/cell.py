@@ -33,7 +33,7 @@ import shlex
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "NodeKind",
@@ -156,6 +156,15 @@ class CellAnalysis(NamedTuple):
     defines: frozenset[str] = frozenset()
     reads: frozenset[str] = frozenset()
     mutates: frozenset[str] = frozenset()
+
+    def __reduce__(self) -> tuple[Callable[..., CellAnalysis], tuple[Any, ...]]:
+        # ``functions`` is a read-only view, which pickle cannot take: it travels as a dict.
+        return _unpickle_analysis, (*self[:5], dict(self.functions), *self[6:])
+
+
+def _unpickle_analysis(*fields: Any) -> CellAnalysis:
+    functions = fields[5]
+    return CellAnalysis(*fields[:5], MappingProxyType(functions) if functions else _NO_FUNCTIONS, *fields[6:])
 
 
 def _failed(error: str) -> CellAnalysis:
@@ -1493,6 +1502,26 @@ def _analyze(source: str, tree: ast.Module | None) -> CellAnalysis:
 # Analyses of recent sources, oldest first: a cell run again is not analysed again.
 _cache: dict[str, CellAnalysis] = {}
 _cache_lock = threading.Lock()
+
+
+def remember_analyses(analyses: Mapping[str, CellAnalysis]) -> None:
+    """Keep analyses made elsewhere of sources about to run (a launcher's, of a notebook's cells).
+
+    An analysis depends on nothing but the source's text, so one made by
+    another process of the same Python and the same ``lineage_magic`` is the
+    one ``analyze_cell`` would make: it answers from them.
+    """
+    taken = 0
+    with _cache_lock:
+        for source, analysis in analyses.items():
+            if taken == _CACHE_SIZE:
+                break  # the first cells are the ones needed first
+            if (isinstance(source, str) and len(source) <= _CACHE_SOURCE_CHARS
+                    and type(analysis) is CellAnalysis and source not in _cache):
+                _cache[source] = analysis
+                taken += 1
+        while len(_cache) > _CACHE_SIZE:
+            del _cache[next(iter(_cache))]
 
 
 def analyze_cell(source: str, tree: ast.Module | None = None) -> CellAnalysis:

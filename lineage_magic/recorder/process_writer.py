@@ -24,7 +24,9 @@ Kernel to child: ``("hello", url, max_queue)``, ``("items", [(item, preamble), .
 ``("flush", token, timeout)``, ``("close", token, timeout)``. Child to kernel:
 ``("state", degraded, notice, stats)`` when something changed, and
 ``("done", token, ok, stats, degraded, notice)`` in reply to a flush or
-close (so that what a flush found out is known when it returns).
+close (so that what a flush found out is known when it returns). A launcher
+that knows the notebook also sends ``("analyses", fingerprint, pickle)``
+once, right after the hello: its cells analysed ahead (``ahead``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .ahead import analyses_message, take_analyses
 from .writer import WriterStats
 
 log = logging.getLogger(__name__)
@@ -377,6 +380,9 @@ class ProcessWriter:
                 if isinstance(proc, _Inherited):
                     proc.returncode = 0 if self._stopping else -1
                 break
+            if message[0] == "analyses":
+                take_analyses(message)
+                continue
             with self._cond:
                 if message[0] == "state":
                     _, self.degraded, notice, stats = message
@@ -437,11 +443,12 @@ class Prepared:
     child's), and ``finish`` after the kernel has gone.
     """
 
-    def __init__(self, fds: tuple[int, int], inbox: BinaryIO, outbox: BinaryIO) -> None:
+    def __init__(self, fds: tuple[int, int], inbox: BinaryIO, outbox: BinaryIO,
+                 sources: list[str] | None = None) -> None:
         self.fds = fds
         self.result: int | None = None
-        self._released = False
-        self._thread = threading.Thread(target=self._serve, args=(inbox, outbox),
+        self._released = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(inbox, outbox, sources or []),
                                         name="lineage-writer-for-kernel", daemon=True)
         self._thread.start()
 
@@ -452,9 +459,9 @@ class Prepared:
 
     def release(self) -> None:
         """Close the launcher's copies of the kernel's pipe ends (idempotent)."""
-        if self._released:
+        if self._released.is_set():
             return
-        self._released = True
+        self._released.set()
         for fd in self.fds:
             try:
                 os.close(fd)
@@ -467,9 +474,17 @@ class Prepared:
         self._thread.join(timeout)
         return self.result in (0, 2)  # 2: the kernel never connected, so nothing was lost
 
-    def _serve(self, inbox: BinaryIO, outbox: BinaryIO) -> None:
+    def _serve(self, inbox: BinaryIO, outbox: BinaryIO, sources: list[str]) -> None:
         try:
-            self.result = serve(inbox, outbox, linger=FINISH_LINGER_S)
+            ahead = None
+            if sources:
+                # Once the kernel is launched (not to slow its launch), while it boots.
+                self._released.wait()
+                try:
+                    ahead = analyses_message(sources)
+                except Exception as err:  # noqa: BLE001 - the kernel analyses its cells itself
+                    log.warning("lineage_magic: cannot analyse the notebook's cells ahead: %r", err)
+            self.result = serve(inbox, outbox, linger=FINISH_LINGER_S, ahead=ahead)
         except Exception as err:  # noqa: BLE001 - the kernel's side notices the closed pipe and starts its own
             log.error("lineage writer for a launched kernel failed: %r", err)
             self.result = 1
@@ -478,8 +493,11 @@ class Prepared:
             outbox.close()
 
 
-def prepare() -> Prepared | None:
-    """Pipes and a writer thread for a kernel about to be launched; None where that cannot be done."""
+def prepare(sources: list[str] | None = None) -> Prepared | None:
+    """Pipes and a writer thread for a kernel about to be launched; None where that cannot be done.
+
+    ``sources``: the cells the kernel will run, to be analysed ahead for it.
+    """
     if os.name != "posix":
         return None
     opened: list[int] = []
@@ -498,7 +516,7 @@ def prepare() -> Prepared | None:
             except OSError:
                 pass
         return None
-    return Prepared((to_writer[1], from_writer[0]), inbox, outbox)
+    return Prepared((to_writer[1], from_writer[0]), inbox, outbox, sources)
 
 
 def _child_env() -> dict[str, str]:
@@ -537,12 +555,14 @@ def _drop_output() -> None:
 
 
 def serve(inbox: BinaryIO, outbox: BinaryIO, *, choose: bool = False,
-          on_closed: Callable[[], None] | None = None, linger: float = LINGER_S) -> int:
+          on_closed: Callable[[], None] | None = None, linger: float = LINGER_S,
+          ahead: tuple[Any, ...] | None = None) -> int:
     """Write what one kernel sends on ``inbox``; report on ``outbox``; return when it is gone.
 
     ``choose``: make the kernel's store this process's API store (the writer
     process; not a launcher, whose own choice stands). ``linger``: how long
     to go on trying, after the kernel closed or died, if the database is away.
+    ``ahead``: an ``("analyses", ...)`` message to send the kernel first.
     Returns 0 when everything was written, 1 when not, 2 when no kernel spoke.
     """
     hello = receive(inbox)
@@ -588,6 +608,8 @@ def serve(inbox: BinaryIO, outbox: BinaryIO, *, choose: bool = False,
         ok = writer.flush(timeout)
         reply(("done", token, ok, _stats_of(writer), writer.degraded, writer.take_notice()))
 
+    if ahead is not None:
+        reply(ahead)
     threading.Thread(target=report_state, name="lineage-writer-state", daemon=True).start()
     run_id: str | None = None
     closing: tuple[int, float] | None = None

@@ -54,7 +54,9 @@ class LineageClient(NotebookClient):
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         """Launch the kernel; with ``serve_writer``, hand it a writer served from here."""
-        prepared = prepare() if self.serve_writer and self._runs_this_python() else None
+        prepared = None
+        if self.serve_writer and self._runs_this_python():
+            prepared = prepare([c.source for c in self.nb.cells if c.cell_type == "code" and c.source.strip()])
         if prepared is not None:
             self.extra_arguments = [*self.extra_arguments, prepared.argument]
             kwargs["pass_fds"] = (*kwargs.get("pass_fds", ()), *prepared.fds)

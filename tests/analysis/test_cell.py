@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 import textwrap
 
@@ -435,6 +436,36 @@ def test_cached_and_a_given_tree_is_used_as_it_is() -> None:
     given = analyze_cell("a = b  # not parsed", ast.parse("a = c"))
     assert [(n.kind, n.name) for n in given.nodes] == [("lookup", "c"), ("definition", "a")]
     assert analyze_cell("a = b  # not parsed") is given
+
+
+def test_an_analysis_crosses_processes_whole_and_a_remembered_one_is_used() -> None:
+    """Launchers analyse a notebook's cells ahead and hand the kernel the analyses (recorder.ahead)."""
+    import pickle
+
+    from lineage_magic.analysis.cell import remember_analyses
+
+    source = "def grow(items, n):\n    items.append(n)\n    return total\ngrow(data, 3)\n# ahead\n"
+    made = analyze_cell(source)
+    assert made.functions and made.nodes  # a function's facts travel too
+    copy = pickle.loads(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == made and copy is not made
+    assert dict(copy.functions) == dict(made.functions)
+    with pytest.raises(TypeError):
+        copy.functions["other"] = copy.functions["grow"]  # still read-only
+    plain = analyze_cell("x = 1  # ahead")
+    assert pickle.loads(pickle.dumps(plain)).functions == {}
+
+    fresh = "q = grow(data, 4)  # analysed elsewhere\n"
+    made_elsewhere = subprocess.run(
+        [sys.executable, "-c", "import pickle, sys\nfrom lineage_magic.analysis import analyze_cell\n"
+         f"sys.stdout.buffer.write(pickle.dumps(analyze_cell({fresh!r})))"],
+        capture_output=True, check=True, timeout=60,
+    ).stdout
+    ahead = pickle.loads(made_elsewhere)
+    other = "r = 2  # analysed elsewhere\n"
+    remember_analyses({fresh: ahead, other: "not an analysis", 3: ahead})  # type: ignore[dict-item]
+    assert analyze_cell(fresh) is ahead
+    assert analyze_cell(other) is not ahead and analyze_cell(other).ok
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -60,6 +60,37 @@ def test_the_launcher_writes_the_kernels_records_and_the_api_store_stays_chosen(
     assert context.get_store() is store  # serving the kernel did not change the API's store
 
 
+def test_the_launcher_analyses_the_cells_ahead_and_the_kernel_records_them_from_those(store: Store, tmp_path: Path) -> None:
+    """While the kernel boots, run_notebook analyses its cells and sends the analyses down the writer's pipe."""
+    later = ["data = [3, 1, 2]", "data.sort()\ntotal = sum(data)", "%time doubled = [2 * v for v in data]"]
+    probe = ("from lineage_magic.analysis import cell as _cell\n"
+             f"print([get_ipython().transform_cell(s) in _cell._cache for s in {later!r}])")
+    path = write_notebook(tmp_path / "ahead.ipynb", [probe, *later])
+    result = run_notebook(path, store=store, progress=False, timeout=120)
+    assert result.problem is None and result.errors == 0
+    # Before the later cells ran, the kernel had their analyses, magic cell included.
+    assert result.notebook.cells[0].outputs[0]["text"].strip() == "[True, True, True]"
+    with lm.Session() as ss:
+        cells = ss.get(lm.Run, result.run_id).cells
+        facts = [sorted((n.kind, n.name) for n in c.nodes if n.kind in ("definition", "mutation")) for c in cells[1:]]
+    assert facts == [[("definition", "data")], [("definition", "total"), ("mutation", "data")],
+                     [("definition", "doubled")]]
+
+
+def test_analyses_from_another_version_or_unreadable_are_left_alone() -> None:
+    from lineage_magic.analysis.cell import _cache
+    from lineage_magic.recorder.ahead import analyses_message, take_analyses
+
+    message = analyses_message(["never_analysed_here = 1  # ahead test"])
+    assert message is not None and message[0] == "analyses"
+    text = "never_analysed_here = 1  # ahead test\n"
+    _cache.pop(text, None)  # made here, to be sent: as if by another process
+    assert take_analyses((message[0], ((2, 7), "0.0"), message[2])) == 0
+    assert take_analyses((message[0], message[1], b"not a pickle")) == 0
+    assert text not in _cache
+    assert take_analyses(message) == 1 and _cache[text].defines == frozenset({"never_analysed_here"})
+
+
 def test_unseeded_random_and_a_changed_input_file_diverge_at_the_right_cells(store: Store, tmp_path: Path) -> None:
     (tmp_path / "data.txt").write_text("<v1>")
     path = write_notebook(tmp_path / "noisy.ipynb", [
