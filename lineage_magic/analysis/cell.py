@@ -98,7 +98,8 @@ _IDENT = re.compile(r"[^\W\d]\w*")
 
 #: Sources longer than this are not parsed: the cell is reported opaque instead.
 MAX_SOURCE_CHARS = 2_000_000
-_CACHE_SOURCE_CHARS = 100_000
+#: Analyses of sources up to this long are kept, so that a cell run again is not analysed again.
+CACHE_SOURCE_CHARS = 100_000
 _CACHE_SIZE = 1024
 
 
@@ -1516,7 +1517,7 @@ def remember_analyses(analyses: Mapping[str, CellAnalysis]) -> None:
         for source, analysis in analyses.items():
             if taken == _CACHE_SIZE:
                 break  # the first cells are the ones needed first
-            if (isinstance(source, str) and len(source) <= _CACHE_SOURCE_CHARS
+            if (isinstance(source, str) and len(source) <= CACHE_SOURCE_CHARS
                     and type(analysis) is CellAnalysis and source not in _cache):
                 _cache[source] = analysis
                 taken += 1
@@ -1533,7 +1534,7 @@ def analyze_cell(source: str, tree: ast.Module | None = None) -> CellAnalysis:
     if not isinstance(source, str):
         return _failed(f"TypeError: source must be str, not {type(source).__name__}")
     try:
-        if len(source) > _CACHE_SOURCE_CHARS:
+        if len(source) > CACHE_SOURCE_CHARS:
             return _analyze(source, tree)
         with _cache_lock:
             found = _cache.pop(source, None)

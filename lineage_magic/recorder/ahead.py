@@ -48,7 +48,7 @@ def analyses_message(sources: Iterable[str]) -> tuple[Any, ...] | None:
     """
     from IPython.core.inputtransformer2 import TransformerManager
 
-    from ..analysis.cell import analyze_cell
+    from ..analysis.cell import CACHE_SOURCE_CHARS, analyze_cell
 
     manager = TransformerManager()
     analyses = {}
@@ -59,7 +59,7 @@ def analyses_message(sources: Iterable[str]) -> tuple[Any, ...] | None:
             continue
         if len(text.splitlines()) == 1:
             text = text.rstrip("\n") + "\n"  # as InteractiveShell.transform_cell ends one line
-        if text not in analyses:
+        if len(text) <= CACHE_SOURCE_CHARS and text not in analyses:  # longer ones are not kept
             analyses[text] = analyze_cell(text)
             if len(analyses) == MAX_CELLS:
                 break
