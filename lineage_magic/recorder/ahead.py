@@ -69,17 +69,20 @@ def analyses_message(sources: Iterable[str]) -> tuple[Any, ...] | None:
 
 
 def take_analyses(message: tuple[Any, ...]) -> int:
-    """Keep the analyses of an ``("analyses", ...)`` message for the cells to come; how many."""
+    """Keep the analyses of an ``("analyses", ...)`` message for the cells to come; how many.
+
+    Never raises: it runs on the thread that reads the writer's replies.
+    """
     from ..analysis.cell import remember_analyses
 
-    _, fingerprint, data = message
-    if fingerprint != _fingerprint():
-        log.debug("analyses made by another lineage_magic or Python (%r) are not used", fingerprint)
-        return 0
     try:
+        _, fingerprint, data = message
+        if fingerprint != _fingerprint():
+            log.debug("analyses made by another lineage_magic or Python (%r) are not used", fingerprint)
+            return 0
         analyses = pickle.loads(data)
+        remember_analyses(analyses)
+        return len(analyses)
     except Exception as err:  # noqa: BLE001 - the recorder analyses its cells itself, as without them
-        log.debug("analyses from the launcher could not be read: %r", err)
+        log.debug("analyses from the launcher could not be taken: %r", err)
         return 0
-    remember_analyses(analyses)
-    return len(analyses)

@@ -78,6 +78,8 @@ def test_the_launcher_analyses_the_cells_ahead_and_the_kernel_records_them_from_
 
 
 def test_analyses_from_another_version_or_unreadable_are_left_alone() -> None:
+    import pickle
+
     from lineage_magic.analysis.cell import _cache
     from lineage_magic.recorder.ahead import analyses_message, take_analyses
 
@@ -87,6 +89,8 @@ def test_analyses_from_another_version_or_unreadable_are_left_alone() -> None:
     _cache.pop(text, None)  # made here, to be sent: as if by another process
     assert take_analyses((message[0], ((2, 7), "0.0"), message[2])) == 0
     assert take_analyses((message[0], message[1], b"not a pickle")) == 0
+    assert take_analyses((message[0], message[1], pickle.dumps(["not", "a", "mapping"]))) == 0
+    assert take_analyses((message[0],)) == 0
     assert text not in _cache
     assert take_analyses(message) == 1 and _cache[text].defines == frozenset({"never_analysed_here"})
 
