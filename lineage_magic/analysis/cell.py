@@ -100,7 +100,8 @@ _IDENT = re.compile(r"[^\W\d]\w*")
 MAX_SOURCE_CHARS = 2_000_000
 #: Analyses of sources up to this long are kept, so that a cell run again is not analysed again.
 CACHE_SOURCE_CHARS = 100_000
-_CACHE_SIZE = 1024
+#: How many analyses are kept (the most recently used).
+CACHE_SIZE = 1024
 
 
 class NodeInfo(NamedTuple):
@@ -1515,26 +1516,28 @@ def remember_analyses(analyses: Mapping[str, CellAnalysis]) -> None:
     taken = 0
     with _cache_lock:
         for source, analysis in analyses.items():
-            if taken == _CACHE_SIZE:
+            if taken == CACHE_SIZE:
                 break  # the first cells are the ones needed first
             if (isinstance(source, str) and len(source) <= CACHE_SOURCE_CHARS
                     and type(analysis) is CellAnalysis and source not in _cache):
                 _cache[source] = analysis
                 taken += 1
-        while len(_cache) > _CACHE_SIZE:
+        while len(_cache) > CACHE_SIZE:
             del _cache[next(iter(_cache))]
 
 
-def analyze_cell(source: str, tree: ast.Module | None = None) -> CellAnalysis:
+def analyze_cell(source: str, tree: ast.Module | None = None, *, keep: bool = True) -> CellAnalysis:
     """Analyse one cell's (IPython-transformed) source; never raises.
 
     ``tree``: ``source`` already parsed (IPython's own parse of the cell), so
-    that it is not parsed twice. It is only read, never changed.
+    that it is not parsed twice. It is only read, never changed. ``keep``:
+    look the source up in this process's cache and keep the analysis there;
+    False for analyses made for another process (``recorder.ahead``).
     """
     if not isinstance(source, str):
         return _failed(f"TypeError: source must be str, not {type(source).__name__}")
     try:
-        if len(source) > CACHE_SOURCE_CHARS:
+        if not keep or len(source) > CACHE_SOURCE_CHARS:
             return _analyze(source, tree)
         with _cache_lock:
             found = _cache.pop(source, None)
@@ -1542,7 +1545,7 @@ def analyze_cell(source: str, tree: ast.Module | None = None) -> CellAnalysis:
             found = _analyze(source, tree)
         with _cache_lock:
             _cache[source] = found  # the most recent last
-            if len(_cache) > _CACHE_SIZE:
+            if len(_cache) > CACHE_SIZE:
                 del _cache[next(iter(_cache))]
         return found
     except Exception as err:  # the recorder must never break a cell: report, don't raise

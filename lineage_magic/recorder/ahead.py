@@ -29,9 +29,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MAX_CELLS = 1000
-"""Cells analysed ahead at most (the kernel keeps about as many analyses)."""
-
 
 def _fingerprint() -> tuple[Any, ...]:
     """What the launcher and the kernel must share for an analysis to be the same."""
@@ -48,7 +45,7 @@ def analyses_message(sources: Iterable[str]) -> tuple[Any, ...] | None:
     """
     from IPython.core.inputtransformer2 import TransformerManager
 
-    from ..analysis.cell import CACHE_SOURCE_CHARS, analyze_cell
+    from ..analysis.cell import CACHE_SIZE, CACHE_SOURCE_CHARS, analyze_cell
 
     manager = TransformerManager()
     analyses = {}
@@ -60,8 +57,9 @@ def analyses_message(sources: Iterable[str]) -> tuple[Any, ...] | None:
         if len(text.splitlines()) == 1:
             text = text.rstrip("\n") + "\n"  # as InteractiveShell.transform_cell ends one line
         if len(text) <= CACHE_SOURCE_CHARS and text not in analyses:  # longer ones are not kept
-            analyses[text] = analyze_cell(text)
-            if len(analyses) == MAX_CELLS:
+            # Not kept here: a launcher that is itself a recording kernel keeps its own cells'.
+            analyses[text] = analyze_cell(text, keep=False)
+            if len(analyses) == CACHE_SIZE:  # as many as the kernel keeps
                 break
     if not analyses:
         return None
